@@ -1,0 +1,33 @@
+# Two commands on a fresh machine:  make book   (build the whole book)   make test   (run the tests)
+# Both create the virtual environment when it is missing.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= $(if $(C3_DATA),$(C3_DATA),../shared/data)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export MPLBACKEND := Agg
+
+.PHONY: setup test book chapter clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name c3 --display-name "Python (c3lib)"
+	touch $@
+
+test: setup
+	C3_DATA=$(DATA) $(PY) -m pytest -q
+
+book: setup
+	C3_DATA=$(DATA) $(PY) -m c3lib.book --preset default
+
+# make chapter N=01 [PRESET=smoke]
+chapter: setup
+	C3_DATA=$(DATA) $(PY) -m c3lib.book --only $(N) --preset $(or $(PRESET),default) --no-html
+
+clean:
+	rm -rf _build book/*.ipynb

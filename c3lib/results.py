@@ -1,0 +1,94 @@
+"""Each chapter ends by writing ``book/results/NN_topic.json``: parameters, metrics, the paper's values,
+package versions and wall time. Tables in the book and the regression tests read these files.
+
+The folder is ``$C3_RESULTS`` if set (the tests point it at a temporary folder), else ``book/results``
+of the repository.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .io import write_json
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGES = ("c3lib", "numpy", "torch", "open_clip_torch", "transformers", "scikit-learn", "pycocoevalcap")
+
+
+def results_dir() -> Path:
+    return Path(os.environ.get("C3_RESULTS") or REPO_ROOT / "book" / "results")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Turn numpy scalars/arrays, tuples and paths into plain JSON values; NaN/inf become None."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+class Timer:
+    """Wall-clock time of a chapter: start it in the first cell, pass it to :func:`save`."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def save(name: str, config: Any, metrics: Mapping[str, Any], paper: Mapping[str, Any], timer: Timer,
+         notes: Mapping[str, str] | None = None) -> Path:
+    """Write ``{results_dir}/{name}.json`` atomically and return its path."""
+    params = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    params.pop("data_dir", None)  # a machine-specific path; whether data was used shows in the metrics
+    record = {
+        "chapter": name,
+        "preset": params.get("preset"),
+        "params": params,
+        "metrics": metrics,
+        "paper": paper,
+        "notes": dict(notes or {}),
+        "versions": versions(),
+        "wall_time_s": round(timer.elapsed(), 1),
+    }
+    return write_json(results_dir() / f"{name}.json", to_jsonable(record))
+
+
+def load(name: str, folder: str | os.PathLike | None = None) -> dict[str, Any]:
+    path = Path(folder or results_dir()) / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no results at {path}: run notebooks/{name}.ipynb first (make book)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_all(folder: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+    folder = Path(folder or results_dir())
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("[0-9][0-9]_*.json"))}
