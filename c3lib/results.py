@@ -64,9 +64,18 @@ class Timer:
         return time.perf_counter() - self.start
 
 
+def row(quantity: str, paper: Any, ours: Any, note: str = "") -> dict[str, Any]:
+    """One line of a chapter's comparison table: the paper's value beside ours (``None`` where it has none)."""
+    return {"quantity": quantity, "paper": paper, "ours": ours, "note": note}
+
+
 def save(name: str, config: Any, metrics: Mapping[str, Any], paper: Mapping[str, Any], timer: Timer,
-         notes: Mapping[str, str] | None = None) -> Path:
-    """Write ``{results_dir}/{name}.json`` atomically and return its path."""
+         comparison: list[dict[str, Any]] | None = None, notes: Mapping[str, str] | None = None) -> Path:
+    """Write ``{results_dir}/{name}.json`` atomically and return its path.
+
+    ``metrics`` holds everything we computed, ``paper`` the paper's reference values, and ``comparison``
+    the rows (see :func:`row`) that the book's results page tabulates, paper beside ours.
+    """
     params = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     params.pop("data_dir", None)  # a machine-specific path; whether data was used shows in the metrics
     record = {
@@ -75,6 +84,7 @@ def save(name: str, config: Any, metrics: Mapping[str, Any], paper: Mapping[str,
         "params": params,
         "metrics": metrics,
         "paper": paper,
+        "comparison": list(comparison or []),
         "notes": dict(notes or {}),
         "versions": versions(),
         "wall_time_s": round(timer.elapsed(), 1),
