@@ -48,7 +48,7 @@ def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kern
 
 
 def render_html() -> None:
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(REPO_ROOT), "--builder", "html",
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(REPO_ROOT), "--builder", "html",
            "-W", "-n", "--keep-going"]
     env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     subprocess.run(cmd, check=True, cwd=REPO_ROOT, env=env)

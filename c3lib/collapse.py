@@ -1,0 +1,118 @@
+"""Chapter 01, dimensional collapse (paper section 3.1, Fig 3, Fig 12, Fig 13, Appendix I.3).
+
+Each function computes one section of the chapter and returns plain arrays and numbers; the notebook
+plots them. Real inputs come from the data folder (``modality-gap-features/``, ``flickr8k/``); without
+one, the smoke preset feeds generated images and captions to the same encoders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import geometry, synthetic
+from .config import ChapterConfig
+from .data import load_flickr8k, load_pair_features, resolve_data_dir
+
+PAPER = {
+    "random_init_clip_effective_dim": {"image": 25, "text": 230},
+    "shared_effective_dim_bound": 255,
+    "threshold": 0.99,
+    "fig13": "effective dimension falls with depth (plotted, no table)",
+    "cone_effect": "cosine similarity between random-init embeddings well above 0 (Liang et al., 2022)",
+}
+
+
+@dataclass(frozen=True)
+class CollapseConfig(ChapterConfig):
+    threshold: float = 0.99  # gamma of Definition 1: share of the singular values kept
+    clip_model: str = "ViT-B-32"  # open_clip architecture fed real photos and captions at random init
+    clip_weights: str = ""  # Fig 12 right: "" skips; a local checkpoint; "openai" downloads (paper only)
+    n_pairs: int = 500  # Flickr8k val photos (first caption each) fed to the random-init model
+    batch_size: int = 32  # encoder batch
+    towers: bool = True  # Fig 12 right offline: EfficientNet-Lite0 (photos) and MiniLM (captions)
+    mlp_depth: int = 50  # Fig 13: number of ReLU(Linear) blocks
+    mlp_width: int = 512  # Fig 13: width of every layer
+    mlp_inputs: int = 10_000  # Fig 13: N(0, I) inputs
+    mlp_every: int = 5  # Fig 13: measure after every k layers
+
+    PRESETS = {
+        "smoke": {"n_pairs": 24, "towers": False, "mlp_depth": 10, "mlp_inputs": 1000, "mlp_width": 128},
+        "default": {},
+        "paper": {"n_pairs": 5000, "clip_weights": "openai"},
+    }
+
+
+def space_report(x: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Effective dimensions, spectra, centroid gap and cone effect of a paired space ``x``, ``y`` (n, d).
+
+    Rows are L2-normalised first, as a contrastive space uses them.
+    """
+    x, y = geometry.normalize(x, "image embeddings"), geometry.normalize(y, "text embeddings")
+    rep = {
+        "n": int(x.shape[0]),
+        "d_image": int(x.shape[1]),
+        "d_text": int(y.shape[1]),
+        "effective_dim_image": geometry.effective_dimension(x, threshold),
+        "effective_dim_text": geometry.effective_dimension(y, threshold),
+        "cone_image": geometry.mean_pairwise_cosine(x),
+        "cone_text": geometry.mean_pairwise_cosine(y),
+        "spectrum_image": geometry.singular_spectrum(x),
+        "spectrum_text": geometry.singular_spectrum(y),
+    }
+    if x.shape[1] == y.shape[1]:
+        rep["gap"] = float(np.linalg.norm(geometry.centroid_gap(x, y)))
+    return rep
+
+
+def precomputed_spaces(cfg: CollapseConfig, names=("clip_random", "clip")) -> dict[str, dict[str, Any]]:
+    """Fig 3 / Fig 12 on the 500 COCO pairs of "Mind the Gap" (random-init and pretrained CLIP ViT-B/16)."""
+    root = resolve_data_dir(cfg.data_dir, required=cfg.preset != "smoke")
+    if root is None:
+        return {}
+    return {name: space_report(*load_pair_features(root, name), cfg.threshold) for name in names}
+
+
+def _inputs(cfg: CollapseConfig) -> tuple[list, list[str], str]:
+    root = resolve_data_dir(cfg.data_dir, required=cfg.preset != "smoke")
+    if root is None:
+        n = cfg.n_pairs
+        return synthetic.random_images(n, 96, cfg.seed), synthetic.random_captions(n, cfg.seed), "generated"
+    pairs = load_flickr8k(root, "val", limit=cfg.n_pairs)
+    return list(pairs.image_paths), [c[0] for c in pairs.captions], "Flickr8k val"
+
+
+def openclip_space(cfg: CollapseConfig, weights: str | None = None) -> dict[str, Any]:
+    """Our own open_clip model (random init unless ``weights``) fed photos and captions."""
+    from .encoders.openclip import encode_images, encode_texts, load_openclip
+
+    images, texts, source = _inputs(cfg)
+    clip = load_openclip(cfg.clip_model, weights, seed=cfg.seed, allow_download=cfg.preset == "paper")
+    x = encode_images(clip, images, cfg.batch_size)
+    y = encode_texts(clip, texts, cfg.batch_size)
+    return {**space_report(x, y, cfg.threshold), "inputs": source, "model": f"{cfg.clip_model} ({clip.weights})"}
+
+
+def frozen_towers_space(cfg: CollapseConfig) -> dict[str, Any]:
+    """Pretrained offline towers: EfficientNet-Lite0 on photos, MiniLM on their captions (different d)."""
+    from .encoders.frozen import efficientnet_features, minilm_features
+
+    images, texts, source = _inputs(cfg)
+    x = efficientnet_features(images, cfg.batch_size)
+    y = minilm_features(texts)
+    return {**space_report(x, y, cfg.threshold), "inputs": source,
+            "model": "EfficientNet-Lite0 (ImageNet) / all-MiniLM-L6-v2"}
+
+
+def mlp_sweep(cfg: CollapseConfig) -> dict[str, list]:
+    """Fig 13: effective dimension every ``mlp_every`` layers of a random ReLU MLP."""
+    return geometry.mlp_collapse_sweep(cfg.mlp_depth, cfg.mlp_width, cfg.mlp_inputs, cfg.mlp_every,
+                                       cfg.threshold, cfg.seed)
+
+
+def summary(rep: dict[str, Any]) -> dict[str, Any]:
+    """The scalar part of a :func:`space_report` (no spectra), for tables and the results file."""
+    return {k: v for k, v in rep.items() if not k.startswith("spectrum")}

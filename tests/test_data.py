@@ -1,0 +1,70 @@
+"""The data folder: resolution order, clear errors when data is missing, Flickr8k-format parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from c3lib import data
+from c3lib.collapse import CollapseConfig, precomputed_spaces
+from c3lib.config import make_config
+
+
+def test_missing_data_dir_names_the_fix(monkeypatch, tmp_path):
+    monkeypatch.delenv("C3_DATA", raising=False)
+    assert data.resolve_data_dir("") is None
+    with pytest.raises(data.DataNotFoundError, match=r"data_dir=.*C3_DATA"):
+        data.resolve_data_dir("", required=True)
+    with pytest.raises(data.DataNotFoundError, match="does not exist"):
+        data.resolve_data_dir(tmp_path / "nowhere")
+
+
+def test_env_var_is_the_fallback(monkeypatch, tmp_path):
+    monkeypatch.setenv("C3_DATA", str(tmp_path))
+    assert data.resolve_data_dir("") == tmp_path.resolve()
+
+
+def test_missing_file_says_what_to_get(tmp_path):
+    with pytest.raises(data.DataNotFoundError, match="modality-gap-features/.*Mind the Gap"):
+        data.load_pair_features(tmp_path, "clip")
+
+
+def test_default_preset_requires_data(monkeypatch):
+    monkeypatch.delenv("C3_DATA", raising=False)
+    with pytest.raises(data.DataNotFoundError):
+        precomputed_spaces(make_config(CollapseConfig, "default"))
+    assert precomputed_spaces(make_config(CollapseConfig, "smoke")) == {}
+
+
+def _write_flickr(tmp_path, rows, images=("a.jpg", "b.jpg")):
+    from PIL import Image
+
+    folder = tmp_path / "flickr8k"
+    (folder / "images").mkdir(parents=True)
+    for name in images:
+        Image.new("RGB", (8, 8)).save(folder / "images" / name)
+    (folder / "captions.tsv").write_text("image\tsplit\tcaption\n" + "".join("\t".join(r) + "\n" for r in rows))
+    return tmp_path
+
+
+def test_flickr_format_groups_captions_by_image(tmp_path):
+    root = _write_flickr(tmp_path, [("a.jpg", "val", "one"), ("b.jpg", "val", "two"), ("a.jpg", "val", "three"),
+                                    ("b.jpg", "train", "four")])
+    got = data.load_flickr8k(root, "val")
+    assert [p.name for p in got.image_paths] == ["a.jpg", "b.jpg"]
+    assert got.captions == [["one", "three"], ["two"]]
+    assert len(data.load_flickr8k(root, "val", limit=1).image_paths) == 1
+
+
+def test_flickr_empty_split_and_missing_image_are_errors(tmp_path):
+    root = _write_flickr(tmp_path, [("a.jpg", "val", "x"), ("zzz.jpg", "test", "y")], images=("a.jpg",))
+    with pytest.raises(ValueError, match="no captions for split 'train'"):
+        data.load_flickr8k(root, "train")
+    with pytest.raises(data.DataNotFoundError, match="missing"):
+        data.load_flickr8k(root, "test")
+
+
+def test_real_pair_features_are_paired_and_normalised(data_root):
+    x, y = data.load_pair_features(data_root, "clip_random")
+    assert x.shape == y.shape == (500, 512)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1, atol=1e-3)
