@@ -49,7 +49,7 @@ class GeometryStatsConfig(ChapterConfig):
     synthetic_n: int = 500  # smoke without data: pairs of the synthetic stand-in space
 
     PRESETS = {
-        "smoke": {"spaces": ("clip", "videoclip"), "openclip_pairs": 8},
+        "smoke": {"spaces": ("clip", "videoclip"), "openclip_pairs": 16, "small_group_size": 8},
         "default": {},
         "paper": {},
     }

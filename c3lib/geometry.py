@@ -123,10 +123,12 @@ class GapStatistics:
     noise_std: np.ndarray = field(repr=False)  # (d,) per-dimension standard deviation of the noise
 
     def mean(self, stat: str) -> float:
-        return float(np.mean(self.samples[stat]))
+        s = self.samples[stat]
+        return float(np.mean(s)) if len(s) else float("nan")
 
     def std(self, stat: str) -> float:
-        return float(np.std(self.samples[stat]))
+        s = self.samples[stat]
+        return float(np.std(s)) if len(s) else float("nan")
 
     def summary(self) -> dict:
         """Scalars only: ``{stat_mean, stat_std}`` for every statistic, plus sizes and the centroid gap."""
@@ -183,7 +185,7 @@ def gap_statistics(x: np.ndarray, y: np.ndarray, group_size: int = 100, seed: in
     flat_noise = noise.reshape(-1, d)
     samples = {
         "gap_length": np.linalg.norm(gaps, axis=1),
-        "gap_direction": _pair_cosines(gaps) if num_groups > 1 else np.array([1.0]),
+        "gap_direction": _pair_cosines(gaps),  # empty (mean NaN) with a single group
         "orthogonality": np.concatenate(ortho),
         "noise_mean": flat_noise.mean(axis=0),
         "noise_direction": np.concatenate(noise_cos),
