@@ -316,3 +316,54 @@ def torch_eye_like(m):
     import torch
 
     return torch.eye(m.shape[0], dtype=m.dtype)
+
+
+def ineffective_residual(x, space: SyntheticSpace) -> float:
+    """Norm of the raw ineffective block of ``x`` (n, d) outside span{c_img, c_txt}: 0 at init and, since
+    every gradient there lies in that span, 0 after any number of SGD steps."""
+    import torch
+
+    ineff = space.ineffective
+    basis = torch.stack([space.img_emb[0, ineff], space.txt_emb[0, ineff]], dim=1)
+    return float(_outside_span(x[:, ineff], basis))
+
+
+def lemma1_check(space: SyntheticSpace, tau: float, n: int = 64) -> dict:
+    """On the first ``n`` pairs, in float64: max |closed form - autograd| (raw gradient), and how far Lemma 1
+    as printed is from the exact gradient w.r.t. the normalised embeddings (its one approximation)."""
+    import torch
+
+    x = space.img_emb[:n].double().clone().requires_grad_(True)
+    y = space.txt_emb[:n].double().clone().requires_grad_(True)
+    autograd_loss(x, y, tau).backward()
+    loss, gx, gy, gxn, gyn = loss_and_grad(x.detach(), y.detach(), tau)
+    xn = x.detach() / x.detach().norm(dim=1, keepdim=True)
+    yn = y.detach() / y.detach().norm(dim=1, keepdim=True)
+    lx, ly = lemma1_gradient(xn, yn, tau)
+    return {"closed_vs_autograd_max_abs": float(max((gx - x.grad).abs().max(), (gy - y.grad).abs().max())),
+            "grad_max_abs": float(max(gx.abs().max(), gy.abs().max())),
+            "lemma1_vs_exact_max_abs": float(max((lx - gxn).abs().max(), (ly - gyn).abs().max())),
+            "lemma1_exact_max_abs": float(max(gxn.abs().max(), gyn.abs().max()))}
+
+
+def stable_region(neg_sims: np.ndarray, taus, deltas) -> dict:
+    """Lemma 2 over a grid: the required margin for each (delta, tau), and the largest |L_i - delta| found
+    when the positive sits exactly at that margin (the bound is tight for this loss)."""
+    t_max = float(np.max(neg_sims))
+    margins = {float(dl): [required_margin(neg_sims, float(t), float(dl)) for t in taus] for dl in deltas}
+    err = max(abs(term_loss(t_max + r, neg_sims, float(t)) - dl)
+              for dl, rs in margins.items() for t, r in zip(taus, rs))
+    above = all(term_loss(t_max + 1.01 * r + 1e-9, neg_sims, float(t)) < dl
+                for dl, rs in margins.items() for t, r in zip(taus, rs) if r > 0)
+    monotone = all(np.all(np.diff(rs) > 0) for rs in margins.values())
+    return {"taus": [float(t) for t in taus], "margins": margins, "max_loss_error": err,
+            "below_delta_past_margin": bool(above), "monotone_in_tau": bool(monotone),
+            "overlap": [overlap_factor(neg_sims, float(t)) for t in taus]}
+
+
+def random_negatives(num: int, d: int = 512, seed: int = 0) -> np.ndarray:
+    """Cosines of one random unit vector with ``num`` others in d dims (a stand-in for one row's negatives)."""
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal((num + 1, d))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v[1:] @ v[0]
