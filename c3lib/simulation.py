@@ -162,6 +162,7 @@ class Trace:
     gap_ineffective_raw: list = field(default_factory=list)  # ineffective-dim gap of the raw parameters
     grad_ineffective: list = field(default_factory=list)  # ||dL/d(raw x, y)|| in the ineffective dims
     grad_ineffective_outside: list = field(default_factory=list)  # its part outside span{c_img, c_txt}
+    grad_ineffective_normalised: list = field(default_factory=list)  # ||dL/d(normalised x, y)|| there
     noise: list = field(default_factory=list)  # mean ||eps_i||, eps = (xn - yn) - mean(xn - yn)
 
     def as_dict(self) -> dict:
@@ -201,7 +202,7 @@ def optimise(space: SyntheticSpace, num_steps: int, lr: float = 0.1, tau: float 
     trace = Trace()
     bar = tqdm(range(num_steps + 1), desc=f"SGD tau={tau}", disable=not progress, mininterval=1.0)
     for step in bar:
-        loss, gx, gy, _, _ = loss_and_grad(x, y, tau, check=False)
+        loss, gx, gy, gxn, gyn = loss_and_grad(x, y, tau, check=False)
         last = step == num_steps or (stop_below is not None and float(loss) < stop_below)
         if step % log_every == 0 or last:
             g_in = torch.cat([gx[:, ineff], gy[:, ineff]])  # [2n, k]
@@ -211,6 +212,7 @@ def optimise(space: SyntheticSpace, num_steps: int, lr: float = 0.1, tau: float 
             for key in ("gap", "gap_effective", "gap_ineffective", "gap_ineffective_raw", "noise"):
                 getattr(trace, key).append(stats[key])
             trace.grad_ineffective.append(float(g_in.norm()))
+            trace.grad_ineffective_normalised.append(float(torch.cat([gxn[:, ineff], gyn[:, ineff]]).norm()))
             trace.grad_ineffective_outside.append(float(_outside_span(g_in, basis)))
             if not math.isfinite(float(loss)):
                 raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower lr or raise tau")
