@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from c3lib import simulation as sim
+from c3lib import stable_region as sr
 
 
 def test_closed_form_gradient_equals_autograd():
@@ -86,24 +87,24 @@ def test_bad_setup_raises_clearly():
 
 
 def test_lemma2_margin_is_exact_and_grows_with_tau():
-    neg = sim.random_negatives(199, 64, seed=2)
+    neg = sr.random_negatives(199, 64, seed=2)
     taus = np.linspace(0.01, 0.3, 12)
-    region = sim.stable_region(neg, taus, (0.01, 0.1))
+    region = sr.stable_region(neg, taus, (0.01, 0.1))
     assert region["max_loss_error"] < 1e-10
     assert region["monotone_in_tau"] and region["below_delta_past_margin"]
     assert all(1 <= o <= 199 for o in region["overlap"])
-    r = sim.required_margin(neg, 0.07, 0.05)
-    assert sim.term_loss(neg.max() + r, neg, 0.07) == pytest.approx(0.05, abs=1e-12)
-    assert sim.term_loss(neg.max() + r - 0.01, neg, 0.07) > 0.05
+    r = sr.required_margin(neg, 0.07, 0.05)
+    assert sr.term_loss(neg.max() + r, neg, 0.07) == pytest.approx(0.05, abs=1e-12)
+    assert sr.term_loss(neg.max() + r - 0.01, neg, 0.07) > 0.05
     with pytest.raises(ValueError, match="delta"):
-        sim.required_margin(neg, 0.07, 0.0)
+        sr.required_margin(neg, 0.07, 0.0)
 
 
 def test_lower_tau_leaves_more_alignment_noise():
     from c3lib.config import make_config
 
-    cfg = make_config(sim.TemperatureConfig, "smoke", {"taus": [0.02, 0.1], "n": 24, "d": 128, "img_dims": 6, "txt_dims": 30, "max_steps": 800})
-    out = sim.tau_sweep(cfg, progress=False)
+    cfg = make_config(sr.TemperatureConfig, "smoke", {"taus": [0.02, 0.1], "n": 24, "d": 128, "img_dims": 6, "txt_dims": 30, "max_steps": 800})
+    out = sr.tau_sweep(cfg, progress=False)
     assert all(r["reached"] for r in out)
     assert out[0]["noise"] > out[1]["noise"] and out[0]["steps"] < out[1]["steps"]
     assert all(math.isfinite(r["margin_mean"]) for r in out)
