@@ -4,7 +4,8 @@
     python -m c3lib.book --only 01 --no-html  # one chapter
     python -m c3lib.book --preset smoke --out /tmp/smoke-book
 
-The data folder comes from ``--data-dir`` or ``$C3_DATA``. jupyter-book never executes anything itself
+The data folder comes from ``--data-dir`` or ``$C3_DATA`` (read by the chapters themselves, so no
+machine-specific path is written into the executed notebooks). jupyter-book never executes anything itself
 (``execute_notebooks: off``), and its build is strict: a warning fails the build.
 """
 
@@ -41,7 +42,7 @@ def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kern
 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / notebook.name
-    params = {"preset": preset, "data_dir": data_dir, **(extra or {})}
+    params = {"preset": preset, **({"data_dir": data_dir} if data_dir else {}), **(extra or {})}
     pm.execute_notebook(str(notebook), str(target), parameters=params, kernel_name=kernel,
                         cwd=str(REPO_ROOT), progress_bar=False, log_output=False)
     return target
@@ -57,7 +58,7 @@ def render_html() -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="default", choices=PRESET_NAMES)
-    ap.add_argument("--data-dir", default=os.environ.get("C3_DATA", ""))
+    ap.add_argument("--data-dir", default="", help="real-data folder (else the chapters read $C3_DATA)")
     ap.add_argument("--only", nargs="*", help="chapter numbers, e.g. 01 04")
     ap.add_argument("--out", default=str(REPO_ROOT / "book"), help="folder for the executed chapters")
     ap.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book")
