@@ -31,7 +31,8 @@ class CollapseConfig(ChapterConfig):
     threshold: float = 0.99  # gamma of Definition 1: share of the singular values kept
     clip_model: str = "ViT-B-32"  # open_clip architecture fed real photos and captions at random init
     clip_weights: str = ""  # Fig 12 right: "" skips; a local checkpoint; "openai" downloads (paper only)
-    n_pairs: int = 500  # Flickr8k val photos (first caption each) fed to the random-init model
+    n_pairs: int = 500  # Flickr8k photos (first caption each) fed to the random-init model
+    split: str = "val"  # Flickr8k split they come from (val has 974 photos, train 6,105)
     batch_size: int = 32  # encoder batch
     towers: bool = True  # Fig 12 right offline: EfficientNet-Lite0 (photos) and MiniLM (captions)
     mlp_depth: int = 50  # Fig 13: number of ReLU(Linear) blocks
@@ -42,7 +43,7 @@ class CollapseConfig(ChapterConfig):
     PRESETS = {
         "smoke": {"n_pairs": 24, "towers": False, "mlp_depth": 10, "mlp_inputs": 1000, "mlp_width": 128},
         "default": {},
-        "paper": {"n_pairs": 5000, "clip_weights": "openai"},
+        "paper": {"n_pairs": 5000, "split": "train", "clip_weights": "openai"},
     }
 
 
@@ -81,8 +82,8 @@ def _inputs(cfg: CollapseConfig) -> tuple[list, list[str], str]:
     if root is None:
         n = cfg.n_pairs
         return synthetic.random_images(n, 96, cfg.seed), synthetic.random_captions(n, cfg.seed), "generated"
-    pairs = load_flickr8k(root, "val", limit=cfg.n_pairs)
-    return list(pairs.image_paths), [c[0] for c in pairs.captions], "Flickr8k val"
+    pairs = load_flickr8k(root, cfg.split, limit=cfg.n_pairs)
+    return list(pairs.image_paths), [c[0] for c in pairs.captions], f"Flickr8k {cfg.split}"
 
 
 def openclip_space(cfg: CollapseConfig, weights: str | None = None) -> dict[str, Any]:

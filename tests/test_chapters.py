@@ -70,3 +70,19 @@ def test_network_guard_blocks(tmp_path):
     code = "import socket\ntry:\n socket.create_connection(('192.0.2.1', 80), timeout=1)\nexcept OSError: pass"
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
     assert "192.0.2.1" in log.read_text()
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"preset": "fast"}, "unknown preset 'fast'; valid presets: smoke, default, paper"),
+    ({"preset": "smoke", "overrides": {"n_pair": 3}}, "unknown parameter(s) 'n_pair'"),
+    ({"preset": "default", "data_dir": "/nonexistent/c3-data"}, "data folder '/nonexistent/c3-data' does not exist"),
+])
+def test_bad_parameters_fail_clearly_through_papermill(params, message, tmp_path, results_tmp):
+    import papermill as pm
+
+    nb = REPO / "notebooks" / "01_dimensional_collapse.ipynb"
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name=_kernel(), cwd=str(REPO),
+                            parameters=params, progress_bar=False)
+    assert message in str(err.value)
+    assert not (results_tmp / f"{nb.stem}.json").exists(), "a failed chapter must not write results"
