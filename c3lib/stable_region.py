@@ -78,7 +78,7 @@ class TemperatureConfig(ChapterConfig):
 
     PRESETS = {
         "smoke": {"n": 48, "max_steps": 1500, "taus": (0.02, 0.05, 0.1)},
-        "default": {},
+        "default": {"n": 200, "taus": (0.01, 0.015, 0.02, 0.03, 0.05, 0.07, 0.1)},
         "paper": {"n": 1000, "max_steps": 200_000},
     }
 
