@@ -5,11 +5,14 @@
 - :func:`centroid_gap`: the modality gap, distance between the modality means.
 - :func:`mean_pairwise_cosine`: the cone effect (Appendix I.3).
 - :func:`mlp_collapse_sweep`: Fig 13, effective dimension along a deep random ReLU MLP.
+- :func:`gap_statistics`: Table 1 / Fig 8 / Appendix C, the gap as a constant vector plus alignment noise.
 
 Arrays are ``(n, d)``: n embeddings of dimension d.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -97,3 +100,96 @@ def mlp_collapse_sweep(depth: int = 50, width: int = 512, n_inputs: int = 10_000
             dims.append(effective_dimension(arr, threshold))
             spectra.append(singular_spectrum(arr))
     return {"layer": layers, "effective_dim": dims, "spectrum": [s.tolist() for s in spectra]}
+
+
+@dataclass
+class GapStatistics:
+    """Table 1 of the paper: each statistic as ``*_mean``/``*_std`` with its raw samples (for Fig 8 histograms).
+
+    - ``gap_length``: ``||d^(i)||`` per group, ``d^(i)`` the mean of ``x_j - y_j`` in group i.
+    - ``gap_direction``: ``cos(d^(i), d^(k))`` over all pairs of groups.
+    - ``orthogonality``: ``cos(d^(i), x_j - x_k)`` over all pairs j < k inside each group.
+    - ``noise_mean``: per-dimension mean of the noise ``eps_j = (x_j - y_j) - d^(i)``, one sample per dimension
+      (zero up to rounding by construction: the group gap is the mean of its differences).
+    - ``noise_direction``: ``cos(eps_j, eps_k)`` over all pairs j < k inside each group.
+    """
+
+    n: int
+    d: int
+    group_size: int
+    num_groups: int
+    samples: dict = field(repr=False)  # statistic -> 1-D array of raw samples
+    centroid_gap: float  # ||mean(x) - mean(y)|| over all n pairs
+    noise_std: np.ndarray = field(repr=False)  # (d,) per-dimension standard deviation of the noise
+
+    def mean(self, stat: str) -> float:
+        s = self.samples[stat]
+        return float(np.mean(s)) if len(s) else float("nan")
+
+    def std(self, stat: str) -> float:
+        s = self.samples[stat]
+        return float(np.std(s)) if len(s) else float("nan")
+
+    def summary(self) -> dict:
+        """Scalars only: ``{stat_mean, stat_std}`` for every statistic, plus sizes and the centroid gap."""
+        out = {"n": self.n, "d": self.d, "group_size": self.group_size, "num_groups": self.num_groups,
+               "centroid_gap": self.centroid_gap, "noise_std_mean": float(self.noise_std.mean())}
+        for stat in self.samples:
+            out[f"{stat}_mean"], out[f"{stat}_std"] = self.mean(stat), self.std(stat)
+        return out
+
+
+GAP_STATISTICS = ("gap_length", "gap_direction", "orthogonality", "noise_mean", "noise_direction")
+
+
+def _pair_cosines(rows: np.ndarray) -> np.ndarray:
+    """Cosines between all distinct pairs of rows of ``rows`` (m, d) -> (m*(m-1)/2,); zero rows give 0."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    unit = rows / np.where(norms > 0, norms, 1.0)
+    cos = unit @ unit.T  # [m, m]
+    return cos[np.triu_indices(len(rows), k=1)]
+
+
+def gap_statistics(x: np.ndarray, y: np.ndarray, group_size: int = 100, seed: int = 0) -> GapStatistics:
+    """Table 1 (Appendix C): shuffle the pairs with ``seed``, split them into groups of ``group_size``
+    (a remainder smaller than a group is dropped), and measure the group gaps and the alignment noise.
+
+    ``x``, ``y``: paired embeddings ``(n, d)`` (row i of x pairs with row i of y), L2-normalised here.
+    """
+    if not isinstance(group_size, (int, np.integer)) or group_size < 2:
+        raise ValueError(f"group_size must be an integer >= 2 (pairs per group), got {group_size!r}")
+    x, y = np.asarray(x), np.asarray(y)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must be paired arrays of the same shape (n, d), got {x.shape} and {y.shape}; "
+                         "row i of x must pair with row i of y")
+    x, y = normalize(x, "x"), normalize(y, "y")
+    n, d = x.shape
+    if n < group_size:
+        raise ValueError(f"n = {n} pairs is fewer than one group of {group_size}; pass a smaller group_size "
+                         f"(at most {n}) or more pairs")
+    perm = np.random.default_rng(seed).permutation(n)
+    num_groups = n // group_size
+    idx = perm[: num_groups * group_size].reshape(num_groups, group_size)
+    xg, yg = x[idx], y[idx]  # [groups, group_size, d]
+    diff = xg - yg  # d_j^(i)
+    gaps = diff.mean(axis=1)  # [groups, d], d^(i)
+    noise = diff - gaps[:, None, :]  # [groups, group_size, d], eps_j^(i)
+    iu = np.triu_indices(group_size, k=1)
+    ortho, noise_cos = [], []
+    for g in range(num_groups):
+        r = (xg[g][:, None, :] - xg[g][None, :, :])[iu]  # [pairs, d], x_j - x_k
+        rn = np.linalg.norm(r, axis=1)
+        keep = rn > 0  # identical images have no difference direction
+        ortho.append(r[keep] @ gaps[g] / (rn[keep] * max(np.linalg.norm(gaps[g]), 1e-300)))
+        noise_cos.append(_pair_cosines(noise[g]))
+    flat_noise = noise.reshape(-1, d)
+    samples = {
+        "gap_length": np.linalg.norm(gaps, axis=1),
+        "gap_direction": _pair_cosines(gaps),  # empty (mean NaN) with a single group
+        "orthogonality": np.concatenate(ortho),
+        "noise_mean": flat_noise.mean(axis=0),
+        "noise_direction": np.concatenate(noise_cos),
+    }
+    return GapStatistics(n=n, d=d, group_size=group_size, num_groups=num_groups, samples=samples,
+                         centroid_gap=float(np.linalg.norm(x.mean(axis=0) - y.mean(axis=0))),
+                         noise_std=flat_noise.std(axis=0))

@@ -1,0 +1,290 @@
+"""The synthetic contrastive setting of Fig 4 (section 3.1), Lemma 1 and Lemma 2 (Appendix B).
+
+- :func:`synthetic_pairs`: n image and text embeddings in d dims; images vary in the first ``img_dims``,
+  texts in the next ``txt_dims``; every other dim holds one constant row per modality drawn from N(0, 1).
+- :func:`loss_and_grad`: the symmetric InfoNCE loss over free embeddings normalised inside the loss, and
+  its exact gradient in closed form (three matrix products, no autograd graph).
+- :func:`lemma1_gradient`: Lemma 1's expression for the gradient w.r.t. the normalised embeddings.
+- :func:`optimise`: plain SGD at fixed temperature, recording the loss, the gap and the gradient along the
+  ineffective dimensions.
+
+Lemma 2 (the stable region) and the temperature sweep live in :mod:`c3lib.stable_region`.
+
+Embeddings are torch tensors ``(n, d)``; float32 unless said otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import ChapterConfig
+
+
+@dataclass
+class SyntheticSpace:
+    """Raw (unnormalised) paired embeddings and the constants that fill the ineffective dims."""
+
+    img_emb: "torch.Tensor"  # (n, d)
+    txt_emb: "torch.Tensor"  # (n, d)
+    img_dims: int
+    txt_dims: int
+
+    @property
+    def effective(self) -> slice:
+        return slice(0, self.img_dims + self.txt_dims)
+
+    @property
+    def ineffective(self) -> slice:
+        return slice(self.img_dims + self.txt_dims, self.img_emb.shape[1])
+
+
+def synthetic_pairs(n: int = 1000, d: int = 512, img_dims: int = 25, txt_dims: int = 230, seed: int = 0,
+                    dtype=None, unit_rows: bool = True) -> SyntheticSpace:
+    """Fig 4's collapsed initialisation: each modality varies only in its own block of dims.
+
+    ``unit_rows``: start from L2-normalised rows (as encoder outputs are used). The loss normalises anyway;
+    the raw scale only sets the effective step size, which falls as ``1 / ||row||^2``.
+    """
+    import torch
+
+    if n < 2:
+        raise ValueError(f"n must be at least 2 pairs (InfoNCE needs negatives), got {n}")
+    if img_dims < 1 or txt_dims < 1 or img_dims + txt_dims > d:
+        raise ValueError(f"need img_dims, txt_dims >= 1 and img_dims + txt_dims <= d; got {img_dims}, {txt_dims}, d={d}")
+    gen = torch.Generator().manual_seed(seed)
+    dtype = dtype or torch.float32
+    const_img = torch.randn(1, d, generator=gen, dtype=torch.float64)  # one constant row per modality
+    const_txt = torch.randn(1, d, generator=gen, dtype=torch.float64)
+    img = const_img.repeat(n, 1)  # [n, d]
+    txt = const_txt.repeat(n, 1)
+    img[:, :img_dims] = torch.randn(n, img_dims, generator=gen, dtype=torch.float64)
+    txt[:, img_dims:img_dims + txt_dims] = torch.randn(n, txt_dims, generator=gen, dtype=torch.float64)
+    if unit_rows:
+        img, txt = img / img.norm(dim=1, keepdim=True), txt / txt.norm(dim=1, keepdim=True)
+    return SyntheticSpace(img.to(dtype), txt.to(dtype), img_dims, txt_dims)
+
+
+def _check_pair(x, y) -> None:
+    import torch
+
+    if x.ndim != 2 or x.shape != y.shape:
+        raise ValueError(f"image and text embeddings must share one shape (n, d), got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
+    if x.shape[0] < 2:
+        raise ValueError(f"need at least 2 pairs for a contrastive loss, got {x.shape[0]}")
+    for name, t in (("image", x), ("text", y)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} embeddings hold NaN or inf; check the initialisation or lower the lr")
+        if (t.norm(dim=1) == 0).any():
+            raise ValueError(f"{name} embeddings have zero rows, which have no direction to normalise")
+
+
+def _check_tau(tau: float) -> None:
+    if not (isinstance(tau, (int, float)) and tau > 0 and math.isfinite(tau)):
+        raise ValueError(f"temperature tau must be a positive finite number, got {tau!r}")
+
+
+def loss_and_grad(x, y, tau: float = 0.07, check: bool = True):
+    """Symmetric InfoNCE of raw ``x``, ``y`` (n, d), normalised inside, with its exact gradient.
+
+    Returns ``(loss, grad_x, grad_y, grad_xn, grad_yn)``: the gradients w.r.t. the raw embeddings and
+    w.r.t. the normalised ones. With ``S = xn @ yn.T / tau``, ``dL/dS = (P_row + P_col - 2I) / (2n)``.
+    """
+    import torch
+
+    if check:
+        _check_pair(x, y)
+        _check_tau(tau)
+    n = x.shape[0]
+    nx, ny = x.norm(dim=1, keepdim=True), y.norm(dim=1, keepdim=True)  # [n, 1]
+    xn, yn = x / nx, y / ny
+    s = (xn @ yn.T) / tau  # [n, n]
+    lse_row = torch.logsumexp(s, dim=1)  # [n]
+    lse_col = torch.logsumexp(s, dim=0)  # [n]
+    loss = (lse_row.sum() + lse_col.sum() - 2 * s.diagonal().sum()) / (2 * n)
+    m = torch.exp(s - lse_row[:, None]) + torch.exp(s - lse_col[None, :])  # P_row + P_col, [n, n]
+    m.diagonal().sub_(2.0)
+    m.mul_(1.0 / (2 * n * tau))
+    gxn = m @ yn  # [n, d]
+    gyn = m.T @ xn
+    gx = (gxn - xn * (xn * gxn).sum(1, keepdim=True)) / nx  # through the normalisation's Jacobian
+    gy = (gyn - yn * (yn * gyn).sum(1, keepdim=True)) / ny
+    return loss, gx, gy, gxn, gyn
+
+
+def autograd_loss(x, y, tau: float = 0.07):
+    """The same loss through autograd-friendly ops (for the test that the closed form is exact)."""
+    import torch
+    import torch.nn.functional as F
+
+    xn, yn = F.normalize(x, dim=1), F.normalize(y, dim=1)
+    s = xn @ yn.T / tau
+    target = torch.arange(x.shape[0])
+    return 0.5 * (F.cross_entropy(s, target) + F.cross_entropy(s.T, target))
+
+
+def lemma1_gradient(xn, yn, tau: float = 0.07):
+    """Lemma 1 as printed: ``grad_{x_k} = lambda * sum_i alpha_i (y_i - y_k)``, lambda = 1/(2 n tau).
+
+    Its proof uses ``sum_i p(x_k | y_i) = 1``, true only on average; the exact gradient adds
+    ``lambda * (sum_i alpha_i - 2) * y_k`` (see :func:`loss_and_grad`). Both lie in the other modality's span.
+    """
+    import torch
+
+    n = xn.shape[0]
+    s = xn @ yn.T / tau
+    a = torch.softmax(s, dim=1) + torch.softmax(s, dim=0)  # alpha, [n, n]
+    lam = 1.0 / (2 * n * tau)
+    gx = lam * (a @ yn - a.sum(1, keepdim=True) * yn)
+    gy = lam * (a.T @ xn - a.sum(0)[:, None] * xn)
+    return gx, gy
+
+
+def _outside_span(block, basis):
+    """Norm of ``block`` (n, k) after removing its projection on the columns' span of ``basis`` (k, r)."""
+    import torch
+
+    q, _ = torch.linalg.qr(basis)  # [k, r]
+    return (block - (block @ q) @ q.T).norm()
+
+
+@dataclass
+class Trace:
+    """What :func:`optimise` records every ``log_every`` steps."""
+
+    step: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    gap: list = field(default_factory=list)  # ||mean(xn) - mean(yn)||
+    gap_effective: list = field(default_factory=list)  # same, restricted to the effective dims
+    gap_ineffective: list = field(default_factory=list)  # same, restricted to the ineffective dims
+    gap_ineffective_raw: list = field(default_factory=list)  # ineffective-dim gap of the raw parameters
+    grad_ineffective: list = field(default_factory=list)  # ||dL/d(raw x, y)|| in the ineffective dims
+    grad_ineffective_outside: list = field(default_factory=list)  # its part outside span{c_img, c_txt}
+    grad_ineffective_normalised: list = field(default_factory=list)  # ||dL/d(normalised x, y)|| there
+    noise: list = field(default_factory=list)  # mean ||eps_i||, eps = (xn - yn) - mean(xn - yn)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def space_stats(x, y, space: SyntheticSpace) -> dict:
+    """Gap (overall, effective, ineffective dims) and alignment-noise size of raw ``x``, ``y``."""
+    xn, yn = x / x.norm(dim=1, keepdim=True), y / y.norm(dim=1, keepdim=True)
+    gap = xn.mean(0) - yn.mean(0)  # [d]
+    diff = xn - yn
+    eps = diff - diff.mean(0)
+    raw_gap = x[:, space.ineffective].mean(0) - y[:, space.ineffective].mean(0)  # before normalising
+    return {"gap": float(gap.norm()), "gap_effective": float(gap[space.effective].norm()),
+            "gap_ineffective_raw": float(raw_gap.norm()),
+            "gap_ineffective": float(gap[space.ineffective].norm()), "noise": float(eps.norm(dim=1).mean())}
+
+
+def optimise(space: SyntheticSpace, num_steps: int, lr: float = 0.1, tau: float = 0.07, log_every: int = 100,
+             stop_below: float | None = None, progress: bool = True):
+    """Plain SGD on the free embeddings of ``space``; returns ``(x, y, trace)``.
+
+    ``stop_below``: stop once the loss falls below this value (Lemma 2's "optimisation ends").
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if num_steps < 0 or log_every < 1:
+        raise ValueError(f"num_steps must be >= 0 and log_every >= 1, got {num_steps}, {log_every}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    _check_tau(tau)
+    x, y = space.img_emb.clone(), space.txt_emb.clone()
+    _check_pair(x, y)
+    ineff = space.ineffective
+    basis = torch.stack([space.img_emb[0, ineff], space.txt_emb[0, ineff]], dim=1)  # [k, 2]
+    trace = Trace()
+    bar = tqdm(range(num_steps + 1), desc=f"SGD tau={tau}", disable=not progress, mininterval=1.0)
+    for step in bar:
+        loss, gx, gy, gxn, gyn = loss_and_grad(x, y, tau, check=False)
+        last = step == num_steps or (stop_below is not None and float(loss) < stop_below)
+        if step % log_every == 0 or last:
+            g_in = torch.cat([gx[:, ineff], gy[:, ineff]])  # [2n, k]
+            stats = space_stats(x, y, space)
+            trace.step.append(step)
+            trace.loss.append(float(loss))
+            for key in ("gap", "gap_effective", "gap_ineffective", "gap_ineffective_raw", "noise"):
+                getattr(trace, key).append(stats[key])
+            trace.grad_ineffective.append(float(g_in.norm()))
+            trace.grad_ineffective_normalised.append(float(torch.cat([gxn[:, ineff], gyn[:, ineff]]).norm()))
+            trace.grad_ineffective_outside.append(float(_outside_span(g_in, basis)))
+            if not math.isfinite(float(loss)):
+                raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower lr or raise tau")
+        if last:
+            break
+        x.sub_(lr * gx)
+        y.sub_(lr * gy)
+    return x, y, trace
+
+
+def per_dim_variance(emb) -> np.ndarray:
+    """Variance of each dimension of the L2-normalised rows of ``emb`` (n, d) -> (d,) (Fig 4's bars)."""
+    en = emb / emb.norm(dim=1, keepdim=True)
+    return en.double().var(dim=0).numpy()
+
+
+# --- chapter configs and runs ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GapSurvivesConfig(ChapterConfig):
+    """Chapter 02 (Fig 4): the gap survives contrastive optimisation."""
+
+    n: int = 200  # pairs (paper: 1000)
+    d: int = 512  # embedding dimension
+    img_dims: int = 25  # dims where images vary (random-init CLIP's effective image dim)
+    txt_dims: int = 230  # the next dims, where texts vary
+    num_steps: int = 20_000  # SGD steps (paper: 200k)
+    lr: float = 0.1  # plain SGD learning rate
+    tau: float = 0.07  # fixed temperature (CLIP's initial value)
+    log_every: int = 500  # record the trace every k steps
+    dtype: str = "float64"  # float64 keeps rounding in the ineffective block below 1e-6; float32 is ~2x faster
+
+    PRESETS = {
+        "smoke": {"n": 64, "num_steps": 400, "log_every": 50},
+        "default": {},
+        "paper": {"n": 1000, "num_steps": 200_000, "log_every": 2000, "dtype": "float32"},
+    }
+
+
+def start(cfg: GapSurvivesConfig) -> SyntheticSpace:
+    """Chapter 02's collapsed start in the config's dtype."""
+    import torch
+
+    if cfg.dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {cfg.dtype!r}")
+    return synthetic_pairs(cfg.n, cfg.d, cfg.img_dims, cfg.txt_dims, cfg.seed, dtype=getattr(torch, cfg.dtype))
+
+
+def ineffective_residual(x, space: SyntheticSpace) -> float:
+    """Norm of the raw ineffective block of ``x`` (n, d) outside span{c_img, c_txt}: 0 at init and, since
+    every gradient there lies in that span, 0 after any number of SGD steps."""
+    import torch
+
+    ineff = space.ineffective
+    basis = torch.stack([space.img_emb[0, ineff], space.txt_emb[0, ineff]], dim=1)
+    return float(_outside_span(x[:, ineff], basis))
+
+
+def lemma1_check(space: SyntheticSpace, tau: float, n: int = 64) -> dict:
+    """On the first ``n`` pairs, in float64: max |closed form - autograd| (raw gradient), and how far Lemma 1
+    as printed is from the exact gradient w.r.t. the normalised embeddings (its one approximation)."""
+    import torch
+
+    x = space.img_emb[:n].double().clone().requires_grad_(True)
+    y = space.txt_emb[:n].double().clone().requires_grad_(True)
+    autograd_loss(x, y, tau).backward()
+    loss, gx, gy, gxn, gyn = loss_and_grad(x.detach(), y.detach(), tau)
+    xn = x.detach() / x.detach().norm(dim=1, keepdim=True)
+    yn = y.detach() / y.detach().norm(dim=1, keepdim=True)
+    lx, ly = lemma1_gradient(xn, yn, tau)
+    return {"closed_vs_autograd_max_abs": float(max((gx - x.grad).abs().max(), (gy - y.grad).abs().max())),
+            "grad_max_abs": float(max(gx.abs().max(), gy.abs().max())),
+            "lemma1_vs_exact_max_abs": float(max((lx - gxn).abs().max(), (ly - gyn).abs().max())),
+            "lemma1_exact_max_abs": float(max(gxn.abs().max(), gyn.abs().max()))}

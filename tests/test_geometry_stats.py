@@ -1,0 +1,108 @@
+"""Table 1 statistics (``c3lib.geometry.gap_statistics``): exact values on constructed spaces, bad inputs,
+and the paper's numbers on the real pretrained CLIP features where the data folder is present."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from c3lib import gapstats
+from c3lib.config import make_config
+from c3lib.geometry import gap_statistics
+
+
+def _constructed(n=200, d=16, seed=0):
+    """y on the first 4 dims, x = y + a constant gap on dim 10 plus noise on dim 11 only."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros((n, d))
+    y[:, :4] = rng.standard_normal((n, 4))
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    x = y.copy()
+    x[:, 10] = 1.0
+    x[:, 11] = rng.choice([-0.1, 0.1], n)
+    return x, y
+
+
+def test_exact_values_on_a_constructed_space():
+    x, y = _constructed()
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    st = gap_statistics(x, y, group_size=50, seed=1)
+    assert st.num_groups == 4 and st.samples["gap_length"].shape == (4,)
+    assert st.samples["gap_direction"].shape == (6,)  # all pairs of 4 groups
+    assert st.samples["orthogonality"].shape == (4 * 50 * 49 // 2,)
+    assert st.samples["noise_mean"].shape == (16,)
+    np.testing.assert_allclose(st.samples["noise_mean"], 0, atol=1e-15)
+    # the rows of x have norms sqrt(1 + 1 + 0.01): the normalised gap is known in closed form per group
+    assert st.mean("gap_direction") > 0.99
+    assert st.centroid_gap == pytest.approx(np.linalg.norm(xn.mean(0) - y.mean(0)), abs=1e-12)
+    assert st.noise_std.shape == (16,)
+
+
+def test_image_differences_orthogonal_to_a_gap_outside_the_span():
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal((100, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    x, y = np.zeros((100, 8)), np.zeros((100, 8))
+    x[:, :3], y[:, :3] = 0.6 * u, 0.6 * u  # unit rows: a shared span plus one constant per modality
+    x[:, 7], y[:, 6] = 0.8, 0.8
+    st = gap_statistics(x, y, group_size=25)
+    np.testing.assert_allclose(st.samples["orthogonality"], 0, atol=1e-12)
+    np.testing.assert_allclose(st.samples["gap_length"], 0.8 * np.sqrt(2), atol=1e-12)
+    np.testing.assert_allclose(st.samples["gap_direction"], 1.0, atol=1e-12)  # the same gap in every group
+    np.testing.assert_allclose(st.noise_std, 0, atol=1e-12)
+
+
+def test_one_group_has_no_direction_sample():
+    x, y = _constructed(n=30)
+    st = gap_statistics(x, y, group_size=30)
+    assert st.num_groups == 1 and np.isnan(st.mean("gap_direction"))
+
+
+def test_seed_changes_grouping_only():
+    x, y = _constructed()
+    a, b = gap_statistics(x, y, 50, seed=0), gap_statistics(x, y, 50, seed=1)
+    assert a.centroid_gap == b.centroid_gap
+    assert not np.allclose(np.sort(a.samples["gap_length"]), np.sort(b.samples["gap_length"]))
+
+
+@pytest.mark.parametrize("case, match", [
+    ("shape", "same shape"), ("nan", "NaN"), ("small", "fewer than one group"), ("zero", "zero vector"),
+    ("group", "group_size"),
+])
+def test_bad_inputs_raise_clearly(case, match):
+    x, y = _constructed(n=60)
+    kwargs = {"group_size": 20}
+    if case == "shape":
+        y = y[:, :8]
+    elif case == "nan":
+        x[3, 2] = np.nan
+    elif case == "small":
+        kwargs["group_size"] = 100
+    elif case == "zero":
+        y[5] = 0.0
+    elif case == "group":
+        kwargs["group_size"] = 1
+    with pytest.raises(ValueError, match=match):
+        gap_statistics(x, y, **kwargs)
+
+
+def test_paper_preset_explains_what_is_missing():
+    cfg = make_config(gapstats.GeometryStatsConfig, "paper")
+    with pytest.raises(NotImplementedError, match="Karpathy"):
+        gapstats.all_spaces(cfg)
+
+
+def test_pretrained_clip_matches_table_1(data_root):
+    from c3lib.data import load_pair_features
+
+    st = gap_statistics(*load_pair_features(data_root, "clip"), group_size=100, seed=0)
+    assert st.mean("gap_length") == pytest.approx(0.83, abs=0.04)
+    assert st.mean("gap_direction") > 0.97
+    assert abs(st.mean("orthogonality")) < 0.01 and 0.04 < st.std("orthogonality") < 0.09
+    assert abs(st.mean("noise_direction")) < 0.02 and 0.07 < st.std("noise_direction") < 0.14
+
+
+def test_small_spaces_get_smaller_groups(data_root):
+    cfg = make_config(gapstats.GeometryStatsConfig, "default", data_dir=str(data_root))
+    assert gapstats.group_size_for(cfg, 500) == 100
+    assert gapstats.group_size_for(cfg, 99) == cfg.small_group_size

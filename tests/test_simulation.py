@@ -1,0 +1,110 @@
+"""The Fig 4 simulation, Lemma 1 (closed-form gradient = autograd) and Lemma 2 (the stable region)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from c3lib import simulation as sim
+from c3lib import stable_region as sr
+
+
+def test_closed_form_gradient_equals_autograd():
+    space = sim.synthetic_pairs(40, 64, 5, 20, seed=3, dtype=torch.float64, unit_rows=False)
+    x = space.img_emb.clone().requires_grad_(True)
+    y = space.txt_emb.clone().requires_grad_(True)
+    ref = sim.autograd_loss(x, y, 0.07)
+    ref.backward()
+    loss, gx, gy, _, _ = sim.loss_and_grad(space.img_emb, space.txt_emb, 0.07)
+    assert float(loss) == pytest.approx(ref.item(), rel=1e-12)
+    torch.testing.assert_close(gx, x.grad, rtol=0, atol=1e-12)
+    torch.testing.assert_close(gy, y.grad, rtol=0, atol=1e-12)
+
+
+def test_lemma1_differs_only_along_the_paired_embedding():
+    space = sim.synthetic_pairs(30, 32, 4, 10, seed=1, dtype=torch.float64)
+    xn, yn = space.img_emb, space.txt_emb  # unit rows
+    _, _, _, gxn, _ = sim.loss_and_grad(xn, yn, 0.1)
+    lx, _ = sim.lemma1_gradient(xn, yn, 0.1)
+    a = torch.softmax(xn @ yn.T / 0.1, 1) + torch.softmax(xn @ yn.T / 0.1, 0)
+    missing = (a.sum(1, keepdim=True) - 2) * yn / (2 * 30 * 0.1)
+    torch.testing.assert_close(lx + missing, gxn, rtol=0, atol=1e-12)
+
+
+def test_synthetic_start_matches_the_paper_setup():
+    space = sim.synthetic_pairs(1000, 512, 25, 230, seed=0)
+    x, y = space.img_emb, space.txt_emb
+    assert torch.allclose(x.norm(dim=1), torch.ones(1000), atol=1e-5)
+    raw = sim.synthetic_pairs(50, 512, 25, 230, seed=0, unit_rows=False)
+    assert (raw.img_emb[:, 25:].std(0) == 0).all() and (raw.txt_emb[:, :25].std(0) == 0).all()
+    assert (raw.txt_emb[:, 255:].std(0) == 0).all() and (raw.img_emb[:, :25].std(0) > 0).all()
+    stats = sim.space_stats(x, y, space)
+    assert stats["gap"] == pytest.approx(1.21, abs=0.06)  # paper's 1.21 at init
+    assert stats["gap_ineffective"] == pytest.approx(0.99, abs=0.06)
+
+
+def test_no_gradient_outside_the_constant_directions():
+    space = sim.synthetic_pairs(32, 96, 6, 30, seed=0, dtype=torch.float64)
+    x, y, trace = sim.optimise(space, 100, lr=0.1, tau=0.07, log_every=25, progress=False)
+    assert trace.loss[-1] < trace.loss[0]
+    assert max(trace.grad_ineffective_outside) < 1e-12
+    assert min(trace.grad_ineffective) > 1e-6  # but along the constants it is not zero
+    assert sim.ineffective_residual(x, space) < 1e-12 and sim.ineffective_residual(y, space) < 1e-12
+    assert trace.noise[-1] < trace.noise[0]
+
+
+@pytest.mark.parametrize("case, match", [
+    ("shape", "share one shape"), ("nan", "NaN"), ("zero", "zero rows"), ("one", "at least 2"), ("tau", "tau"),
+])
+def test_bad_inputs_raise_clearly(case, match):
+    x = torch.randn(10, 16)
+    y = torch.randn(10, 16)
+    tau = 0.07
+    if case == "shape":
+        y = y[:, :8]
+    elif case == "nan":
+        x[2, 3] = float("nan")
+    elif case == "zero":
+        y[4] = 0.0
+    elif case == "one":
+        x, y = x[:1], y[:1]
+    elif case == "tau":
+        tau = 0.0
+    with pytest.raises(ValueError, match=match):
+        sim.loss_and_grad(x, y, tau)
+
+
+def test_bad_setup_raises_clearly():
+    with pytest.raises(ValueError, match="img_dims"):
+        sim.synthetic_pairs(10, 32, 20, 20)
+    with pytest.raises(ValueError, match="at least 2"):
+        sim.synthetic_pairs(1)
+    with pytest.raises(ValueError, match="lr"):
+        sim.optimise(sim.synthetic_pairs(8, 32, 2, 4), 5, lr=-1.0, progress=False)
+
+
+def test_lemma2_margin_is_exact_and_grows_with_tau():
+    neg = sr.random_negatives(199, 64, seed=2)
+    taus = np.linspace(0.01, 0.3, 12)
+    region = sr.stable_region(neg, taus, (0.01, 0.1))
+    assert region["max_loss_error"] < 1e-10
+    assert region["monotone_in_tau"] and region["below_delta_past_margin"]
+    assert all(1 <= o <= 199 for o in region["overlap"])
+    r = sr.required_margin(neg, 0.07, 0.05)
+    assert sr.term_loss(neg.max() + r, neg, 0.07) == pytest.approx(0.05, abs=1e-12)
+    assert sr.term_loss(neg.max() + r - 0.01, neg, 0.07) > 0.05
+    with pytest.raises(ValueError, match="delta"):
+        sr.required_margin(neg, 0.07, 0.0)
+
+
+def test_lower_tau_leaves_more_alignment_noise():
+    from c3lib.config import make_config
+
+    cfg = make_config(sr.TemperatureConfig, "smoke", {"taus": [0.02, 0.1], "n": 24, "d": 128, "img_dims": 6, "txt_dims": 30, "max_steps": 800})
+    out = sr.tau_sweep(cfg, progress=False)
+    assert all(r["reached"] for r in out)
+    assert out[0]["noise"] > out[1]["noise"] and out[0]["steps"] < out[1]["steps"]
+    assert all(math.isfinite(r["margin_mean"]) for r in out)
