@@ -6,7 +6,6 @@ PY := $(VENV)/bin/python
 DATA ?= $(if $(C3_DATA),$(C3_DATA),../shared/data)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export MPLBACKEND := Agg
 
 .PHONY: setup test book chapter clean
 

@@ -48,7 +48,6 @@ def test_chapter_runs_at_smoke_offline(nb, tmp_path, monkeypatch, results_tmp):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(guard), str(REPO), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("C3_NETLOG", str(netlog))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     t0 = time.perf_counter()
     pm.execute_notebook(str(nb), str(tmp_path / nb.name), kernel_name=_kernel(), cwd=str(REPO),
                         parameters={"preset": "smoke", "data_dir": os.environ.get("C3_DATA", "")},
