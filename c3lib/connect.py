@@ -18,7 +18,7 @@ import torch
 
 from . import geometry, world
 from . import world_render as wr
-from .cache import cached
+from .cache import cached, key_of
 from .config import ChapterConfig
 from .contrastive import PairModel, TrainSpec, embed, retrieval_recall, train_pair
 from .data import load_flickr8k, resolve_data_dir
@@ -54,7 +54,9 @@ class ConnectConfig(ChapterConfig):
 
 
 def run_dir(cfg: ConnectConfig, space: str) -> Path:
-    return REPO_ROOT / "runs" / "05_connect" / cfg.preset / f"seed{cfg.seed}" / space
+    """``runs/05_connect/<preset>/<space>-<hash of the config>``: a changed setting never reuses a checkpoint."""
+    params = {k: v for k, v in cfg.to_dict().items() if k not in ("data_dir", "spaces")}
+    return REPO_ROOT / "runs" / "05_connect" / cfg.preset / f"{space}-{key_of(params)[:10]}"
 
 
 def _images(scenes, size, seed) -> torch.Tensor:
@@ -117,7 +119,11 @@ def _measure(model: PairModel, test: dict, threshold: float = 0.99) -> dict[str,
 
 
 def train_space(cfg: ConnectConfig, space: str, stop_after_epoch: int | None = None) -> dict[str, Any]:
-    """Train one space (resuming from its checkpoint) and report init vs trained geometry and retrieval."""
+    """Train one space and report init vs trained geometry and retrieval.
+
+    Training resumes from the space's checkpoint in :func:`run_dir`; a finished run is loaded, not retrained,
+    so later chapters call this to get a space ("load or train").
+    """
     if space == "flickr8k-locked":
         tr, te = flickr_features(cfg, "train", cfg.flickr_train), flickr_features(cfg, "val", cfg.flickr_test)
         train = {"a": torch.from_numpy(tr["a"]), "b": torch.from_numpy(tr["b"]), "multi_b": True}
@@ -132,7 +138,29 @@ def train_space(cfg: ConnectConfig, space: str, stop_after_epoch: int | None = N
         spec = TrainSpec(cfg.num_epochs, cfg.batch_size, cfg.lr, seed=cfg.seed)
     init = _measure(model, test)
     folder = run_dir(cfg, space)
+    if train.get("vocab") is not None:
+        from .io import write_json
+
+        write_json(folder / "vocab.json", train["vocab"].words)
     history = train_pair(model, train["a"], train["b"], spec, folder, train["multi_b"], stop_after_epoch)
     trained = _measure(model, test)
     return {"space": space, "init": init, "trained": trained, "history": history, "model": model,
             "n_train": len(train["a"]), "n_test": len(test["a"]), "vocab": train.get("vocab")}
+
+
+def world_throughput(cfg: ConnectConfig, n: int = 500) -> dict[str, float]:
+    """Items per second of world generation for each rendering (measured, single process)."""
+    import time
+
+    out = {}
+    t0 = time.perf_counter()
+    scenes = world.sample_scenes(n, "train", cfg.seed)
+    caps = world.captions(scenes, cfg.seed)
+    out["scenes+captions"] = n / (time.perf_counter() - t0)
+    for name, fn in (("image", lambda: wr.render_images(scenes, cfg.image_size)),
+                     ("audio", lambda: wr.log_spectrogram(wr.render_audio(scenes))),
+                     ("video", lambda: wr.render_video(scenes, cfg.video_size, cfg.n_frames))):
+        t0 = time.perf_counter()
+        fn()
+        out[name] = n / (time.perf_counter() - t0)
+    return out
