@@ -3,6 +3,10 @@
 ``load_openclip("ViT-B-32", weights=None, seed=0)`` builds a random-init model deterministically;
 ``weights`` may also be a local ``.safetensors`` / ``.pt`` file (loaded safely) or an open_clip pretrained
 tag such as ``"openai"``, which downloads and is only allowed at the ``paper`` preset.
+
+OpenAI's checkpoints are fetched from their published address and checked against the SHA-256 that
+OpenAI embeds in it; the TorchScript archive is read once and its weights re-saved as safetensors, which
+every later load uses.
 """
 
 from __future__ import annotations
@@ -13,6 +17,60 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+
+OPENAI = {  # name -> (address, SHA-256 of the file, open_clip architecture with QuickGELU)
+    "ViT-B-32": ("https://openaipublic.azureedge.net/clip/models/"
+                 "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+                 "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af", "ViT-B-32-quickgelu"),
+}
+
+
+def weights_dir() -> Path:
+    return Path(os.environ.get("C3_WEIGHTS") or Path.home() / ".cache" / "c3book" / "weights")
+
+
+def download_checked(url: str, sha256: str, dest: Path) -> Path:
+    """Download ``url`` to ``dest`` (atomically) and verify its SHA-256; a bad or partial file is refused."""
+    import hashlib
+    import urllib.request
+
+    from tqdm.auto import tqdm
+
+    from ..io import atomic_path
+
+    if dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() == sha256:
+        return dest
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, atomic_path(dest) as tmp:
+            digest = hashlib.sha256()
+            total = int(resp.headers.get("Content-Length") or 0)
+            with open(tmp, "wb") as fh, tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+                while chunk := resp.read(1 << 20):
+                    fh.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+            if digest.hexdigest() != sha256:
+                raise ValueError(f"checksum mismatch for {url}: got {digest.hexdigest()}, expected {sha256}; "
+                                 f"the download is corrupt or the file changed: nothing was saved")
+    except OSError as err:
+        raise RuntimeError(f"could not download {url} ({err}). The paper preset needs the network once; "
+                           f"offline, put the checked file at {dest} yourself") from err
+    return dest
+
+
+def _openai_safetensors(name: str) -> tuple[Path, str]:
+    """Local safetensors of OpenAI's ``name`` weights, downloading and converting on first use."""
+    import torch
+    from open_clip.model import build_model_from_openai_state_dict
+
+    url, sha, arch = OPENAI[name]
+    out = weights_dir() / f"openai-{name}.safetensors"
+    if not out.exists():
+        archive = download_checked(url, sha, weights_dir() / f"openai-{name}.pt")
+        state = torch.jit.load(str(archive), map_location="cpu").state_dict()  # checksum verified above
+        save_state_dict(build_model_from_openai_state_dict(state), out)
+    return out, arch
 
 
 @dataclass
@@ -45,6 +103,15 @@ def load_openclip(name: str = "ViT-B-32", weights: str | os.PathLike | None = No
             raise FileNotFoundError(f"checkpoint {path} does not exist")
         model.load_state_dict(load_state_dict(path))
         label = str(path)
+    elif weights == "openai" and name in OPENAI:
+        if not allow_download:
+            raise RuntimeError(f"pretrained weights {name}/openai must be downloaded; this is allowed only "
+                               f"at the paper preset (smoke and default run offline)")
+        path, arch = _openai_safetensors(name)
+        with torch.random.fork_rng(devices=[]):
+            model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None)
+        model.load_state_dict(load_state_dict(path))
+        label = "openai"
     elif weights is not None:
         tags = open_clip.list_pretrained_tags_by_model(name)
         if weights not in tags:

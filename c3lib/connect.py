@@ -1,0 +1,166 @@
+"""Chapter 05, Connect (paper section 2.3): the contrastive spaces every later chapter stands on.
+
+World spaces are trained from random init: image-text, and audio-image and video-image bound to images
+as in ImageBind (audio and video never see text). The real space joins frozen EfficientNet-Lite0 photo
+features and frozen MiniLM caption features of Flickr8k with projection heads (locked towers, as in LiT).
+Trained spaces are saved under ``runs/05_connect/<preset>/<space>/`` and :func:`load_or_train_space` gives
+them to later chapters, training on demand when missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import geometry, world
+from . import world_render as wr
+from .cache import cached, key_of
+from .config import ChapterConfig
+from .contrastive import PairModel, TrainSpec, embed, retrieval_recall, train_pair
+from .data import load_flickr8k, resolve_data_dir
+from .encoders.towers import AudioTower, ImageTower, Projection, TextTower, VideoTower, Vocab
+from .results import REPO_ROOT
+
+SPACES = ("image-text", "audio-image", "video-image", "flickr8k-locked")
+
+
+@dataclass(frozen=True)
+class ConnectConfig(ChapterConfig):
+    n_train: int = 4000  # world scenes for training each world space
+    n_test: int = 500  # held-out world scenes (test split) for retrieval and the gap
+    image_size: int = 64  # world image side in pixels
+    n_frames: int = 8  # world video frames
+    video_size: int = 32  # world video frame side
+    dim: int = 64  # embedding dimension of the world spaces
+    num_epochs: int = 12  # epochs for each world space
+    batch_size: int = 128  # contrastive batch
+    lr: float = 2e-3  # AdamW learning rate
+    flickr_train: int = 2000  # Flickr8k train photos (of 6,105) for the locked-tower space; 5 captions each
+    flickr_test: int = 500  # Flickr8k val photos held out for retrieval
+    flickr_dim: int = 256  # projection dimension of the locked-tower space
+    flickr_epochs: int = 30  # epochs for the projection heads
+    spaces: tuple[str, ...] = SPACES  # which spaces to train
+
+    PRESETS = {
+        "smoke": {"n_train": 256, "n_test": 64, "image_size": 32, "n_frames": 4, "video_size": 16,
+                  "num_epochs": 2, "batch_size": 32, "flickr_train": 64, "flickr_test": 32, "flickr_epochs": 2},
+        "default": {},
+        "paper": {"n_train": 20000, "n_test": 1000, "num_epochs": 30, "flickr_train": 6105, "flickr_test": 974},
+    }
+
+
+def run_dir(cfg: ConnectConfig, space: str) -> Path:
+    """``runs/05_connect/<preset>/<space>-<hash of the config>``: a changed setting never reuses a checkpoint."""
+    params = {k: v for k, v in cfg.to_dict().items() if k not in ("data_dir", "spaces")}
+    return REPO_ROOT / "runs" / "05_connect" / cfg.preset / f"{space}-{key_of(params)[:10]}"
+
+
+def _images(scenes, size, seed) -> torch.Tensor:
+    return torch.from_numpy(wr.render_images(scenes, size, seed)).permute(0, 3, 1, 2).float() / 255  # [n,3,H,W]
+
+
+def world_data(cfg: ConnectConfig, space: str, split: str, n: int, vocab: Vocab | None = None) -> dict[str, Any]:
+    """Paired tensors of one world space for one split; text comes as ``(n, 5, L)`` (five captions)."""
+    scenes = world.sample_scenes(n, split, cfg.seed)
+    seed = cfg.seed * 7 + list(world.SPLITS).index(split)
+    images = _images(scenes, cfg.image_size, seed)
+    if space == "image-text":
+        caps = world.captions(scenes, seed)
+        vocab = vocab or Vocab.build([c for five in caps for c in five])
+        ids = torch.stack([vocab.encode(five) for five in caps])  # [n, 5, L]
+        return {"a": images, "b": ids, "multi_b": True, "vocab": vocab, "captions": caps, "scenes": scenes}
+    if space == "audio-image":
+        spec = torch.from_numpy(wr.log_spectrogram(wr.render_audio(scenes)))  # [n, frames, bins]
+        return {"a": spec, "b": images, "multi_b": False, "scenes": scenes}
+    if space == "video-image":
+        video = wr.render_video(scenes, cfg.video_size, cfg.n_frames, seed=seed)
+        vid = torch.from_numpy(video).permute(0, 1, 4, 2, 3).float() / 255  # [n, T, 3, H, W]
+        return {"a": vid, "b": images, "multi_b": False, "scenes": scenes}
+    raise ValueError(f"unknown world space {space!r}; valid: {', '.join(SPACES[:3])}")
+
+
+def _towers(cfg: ConnectConfig, space: str, train: dict):
+    torch.manual_seed(cfg.seed)
+    if space == "image-text":
+        return ImageTower(cfg.dim), TextTower(len(train["vocab"].words), cfg.dim)
+    if space == "audio-image":
+        return AudioTower(train["a"].shape[-1], cfg.dim), ImageTower(cfg.dim)
+    return VideoTower(cfg.dim), ImageTower(cfg.dim)
+
+
+def flickr_features(cfg: ConnectConfig, split: str, limit: int) -> dict[str, np.ndarray]:
+    """Frozen EfficientNet-Lite0 photo features and MiniLM caption features (five per photo), cached."""
+    from .encoders.frozen import efficientnet_features, minilm_features
+
+    root = resolve_data_dir(cfg.data_dir, required=True)
+    pairs = load_flickr8k(root, split, limit)
+    names = [p.name for p in pairs.image_paths]
+    caps = [five[:5] + five[:1] * (5 - len(five[:5])) for five in pairs.captions]  # exactly five each
+    desc = {"data": "flickr8k", "split": split, "images": names}
+    img = cached("flickr8k-efficientnet-lite0", {**desc, "model": "efficientnet-lite0", "size": 224},
+                 lambda: efficientnet_features(pairs.image_paths))
+    txt = cached("flickr8k-minilm", {**desc, "model": "all-MiniLM-L6-v2", "captions": caps, "max_len": 64},
+                 lambda: minilm_features([c for five in caps for c in five]))
+    return {"a": img, "b": txt.reshape(len(names), 5, -1), "captions": caps, "paths": pairs.image_paths}
+
+
+def _measure(model: PairModel, test: dict, threshold: float = 0.99) -> dict[str, Any]:
+    za = embed(model.tower_a, test["a"])
+    zb_all = test["b"]
+    zb = embed(model.tower_b, zb_all[:, 0] if test["multi_b"] else zb_all)
+    return {"gap": float(np.linalg.norm(geometry.centroid_gap(za, zb))),
+            "effective_dim_a": geometry.effective_dimension(geometry.normalize(za), threshold),
+            "effective_dim_b": geometry.effective_dimension(geometry.normalize(zb), threshold),
+            "recall": retrieval_recall(za, zb)}
+
+
+def train_space(cfg: ConnectConfig, space: str, stop_after_epoch: int | None = None) -> dict[str, Any]:
+    """Train one space and report init vs trained geometry and retrieval.
+
+    Training resumes from the space's checkpoint in :func:`run_dir`; a finished run is loaded, not retrained,
+    so later chapters call this to get a space ("load or train").
+    """
+    if space == "flickr8k-locked":
+        tr, te = flickr_features(cfg, "train", cfg.flickr_train), flickr_features(cfg, "val", cfg.flickr_test)
+        train = {"a": torch.from_numpy(tr["a"]), "b": torch.from_numpy(tr["b"]), "multi_b": True}
+        test = {"a": torch.from_numpy(te["a"]), "b": torch.from_numpy(te["b"]), "multi_b": True}
+        torch.manual_seed(cfg.seed)
+        model = PairModel(Projection(tr["a"].shape[1], cfg.flickr_dim), Projection(tr["b"].shape[2], cfg.flickr_dim))
+        spec = TrainSpec(cfg.flickr_epochs, cfg.batch_size, cfg.lr, seed=cfg.seed)
+    else:
+        train = world_data(cfg, space, "train", cfg.n_train)
+        test = world_data(cfg, space, "test", cfg.n_test, vocab=train.get("vocab"))
+        model = PairModel(*_towers(cfg, space, train))
+        spec = TrainSpec(cfg.num_epochs, cfg.batch_size, cfg.lr, seed=cfg.seed)
+    init = _measure(model, test)
+    folder = run_dir(cfg, space)
+    if train.get("vocab") is not None:
+        from .io import write_json
+
+        write_json(folder / "vocab.json", train["vocab"].words)
+    history = train_pair(model, train["a"], train["b"], spec, folder, train["multi_b"], stop_after_epoch)
+    trained = _measure(model, test)
+    return {"space": space, "init": init, "trained": trained, "history": history, "model": model,
+            "n_train": len(train["a"]), "n_test": len(test["a"]), "vocab": train.get("vocab")}
+
+
+def world_throughput(cfg: ConnectConfig, n: int = 500) -> dict[str, float]:
+    """Items per second of world generation for each rendering (measured, single process)."""
+    import time
+
+    out = {}
+    t0 = time.perf_counter()
+    scenes = world.sample_scenes(n, "train", cfg.seed)
+    caps = world.captions(scenes, cfg.seed)
+    out["scenes+captions"] = n / (time.perf_counter() - t0)
+    for name, fn in (("image", lambda: wr.render_images(scenes, cfg.image_size)),
+                     ("audio", lambda: wr.log_spectrogram(wr.render_audio(scenes))),
+                     ("video", lambda: wr.render_video(scenes, cfg.video_size, cfg.n_frames))):
+        t0 = time.perf_counter()
+        fn()
+        out[name] = n / (time.perf_counter() - t0)
+    return out

@@ -1,0 +1,135 @@
+"""Connect: contrastive training of two towers with the symmetric CLIP loss and a learnable temperature.
+
+:func:`train_pair` checkpoints after every epoch (weights in safetensors, optimizer state and history read
+back with ``torch.load(weights_only=True)``, both written atomically) and resumes from the last checkpoint:
+shuffling draws from a generator seeded by (seed, epoch), so an interrupted run that resumes ends at
+exactly the numbers of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .io import atomic_path, write_text
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    num_epochs: int = 10
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    init_temperature: float = 0.07  # CLIP's initial tau; the temperature is learned from there
+    seed: int = 0
+
+
+class PairModel(nn.Module):
+    """Two towers and CLIP's learnable logit scale (log 1/tau, clamped at log 100)."""
+
+    def __init__(self, tower_a: nn.Module, tower_b: nn.Module, init_temperature: float = 0.07):
+        super().__init__()
+        self.tower_a, self.tower_b = tower_a, tower_b
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
+
+    def loss(self, xa: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
+        return clip_loss(self.tower_a(xa), self.tower_b(xb), self.logit_scale.clamp(max=math.log(100)).exp())
+
+
+def clip_loss(za: torch.Tensor, zb: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+    """Symmetric InfoNCE over a batch of pairs ``za[i] <-> zb[i]``, each ``(b, d)``, normalised here."""
+    logits = scale * F.normalize(za, dim=-1) @ F.normalize(zb, dim=-1).T  # [b, b]
+    target = torch.arange(len(za))
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def _pick(xb: torch.Tensor, multi_b: bool, gen: torch.Generator) -> torch.Tensor:
+    """With several partners per item (``(n, k, ...)``), draw one per item for this epoch."""
+    if not multi_b:
+        return xb
+    choice = torch.randint(0, xb.shape[1], (xb.shape[0],), generator=gen)
+    return xb[torch.arange(xb.shape[0]), choice]
+
+
+def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: TrainSpec, ckpt_dir: Path | None = None,
+               multi_b: bool = False, stop_after_epoch: int | None = None, progress: bool = True) -> dict:
+    """Train ``model`` on pairs ``(xa[i], xb[i])``; return the history (loss per epoch, temperature).
+
+    ``stop_after_epoch`` ends the run early (to test resuming); a later call with the same ``ckpt_dir``
+    continues from the last completed epoch.
+    """
+    from safetensors.torch import load_file, save_file
+    from tqdm.auto import tqdm
+
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    history = {"loss": [], "temperature": []}
+    start = 0
+    if ckpt_dir is not None and (Path(ckpt_dir) / "state.pt").exists():
+        model.load_state_dict(load_file(str(Path(ckpt_dir) / "model.safetensors")))
+        state = torch.load(Path(ckpt_dir) / "state.pt", weights_only=True)
+        opt.load_state_dict(state["optimizer"])
+        history, start = state["history"], state["epoch"] + 1
+    n = len(xa)
+    for epoch in tqdm(range(start, spec.num_epochs), desc="epochs", disable=not progress,
+                      initial=start, total=spec.num_epochs):
+        gen = torch.Generator().manual_seed(spec.seed * 100_003 + epoch)
+        xb_epoch = _pick(xb, multi_b, gen)
+        perm = torch.randperm(n, generator=gen)
+        model.train()
+        losses = []
+        for i in range(0, n - spec.batch_size + 1, spec.batch_size):  # drop the ragged last batch
+            idx = perm[i:i + spec.batch_size]
+            loss = model.loss(xa[idx], xb_epoch[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        history["loss"].append(float(np.mean(losses)))
+        history["temperature"].append(float(1 / model.logit_scale.detach().clamp(max=math.log(100)).exp()))
+        if ckpt_dir is not None:
+            save_checkpoint(model, opt, epoch, history, Path(ckpt_dir), spec)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            break
+    model.eval()
+    return history
+
+
+def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Path, spec: TrainSpec) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    with atomic_path(folder / "state.pt") as tmp:
+        torch.save({"optimizer": opt.state_dict(), "epoch": epoch, "history": history}, tmp)
+    write_text(folder / "spec.json", json.dumps(asdict(spec), indent=1))
+
+
+@torch.inference_mode()
+def embed(tower: nn.Module, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """Embeddings ``(n, dim)`` float32 of a tower in eval mode (unnormalised)."""
+    tower.eval()
+    return torch.cat([tower(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]).float().numpy()
+
+
+def retrieval_recall(za: np.ndarray, zb: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:
+    """Recall@k both ways for paired rows ``za[i] <-> zb[i]`` by cosine similarity; chance is k / n."""
+    a = za / np.linalg.norm(za, axis=1, keepdims=True)
+    b = zb / np.linalg.norm(zb, axis=1, keepdims=True)
+    sim = a @ b.T  # [n, n]
+    diag = np.diag(sim)[:, None]
+    rank_ab = (sim >= diag).sum(1) - 1  # candidates that beat or tie the true partner (ties count against)
+    rank_ba = (sim.T >= diag).sum(1) - 1
+    out = {}
+    for k in ks:
+        out[f"a2b_R@{k}"] = float((rank_ab < k).mean())
+        out[f"b2a_R@{k}"] = float((rank_ba < k).mean())
+        out[f"chance_R@{k}"] = k / len(a)
+    return out
