@@ -33,7 +33,7 @@ class ConnectConfig(ChapterConfig):
     n_train: int = 4000  # world scenes for training each world space
     n_test: int = 500  # held-out world scenes (test split) for retrieval and the gap
     image_size: int = 64  # world image side in pixels
-    n_frames: int = 8  # world video frames
+    n_frames: int = 8  # world video frames (8-16)
     video_size: int = 32  # world video frame side
     dim: int = 64  # embedding dimension of the world spaces
     num_epochs: int = 12  # epochs for each world space
@@ -46,7 +46,7 @@ class ConnectConfig(ChapterConfig):
     spaces: tuple[str, ...] = SPACES  # which spaces to train
 
     PRESETS = {
-        "smoke": {"n_train": 256, "n_test": 64, "image_size": 32, "n_frames": 4, "video_size": 16,
+        "smoke": {"n_train": 256, "n_test": 64, "image_size": 32, "n_frames": 8, "video_size": 16,
                   "num_epochs": 2, "batch_size": 32, "flickr_train": 64, "flickr_test": 32, "flickr_epochs": 2},
         "default": {},
         "paper": {"n_train": 20000, "n_test": 1000, "num_epochs": 30, "flickr_train": 6105, "flickr_test": 974},
