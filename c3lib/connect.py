@@ -47,7 +47,7 @@ class ConnectConfig(ChapterConfig):
 
     PRESETS = {
         "smoke": {"n_train": 256, "n_test": 64, "image_size": 32, "n_frames": 8, "video_size": 16,
-                  "num_epochs": 2, "batch_size": 32, "flickr_train": 64, "flickr_test": 32, "flickr_epochs": 2},
+                  "num_epochs": 2, "batch_size": 32, "flickr_train": 48, "flickr_test": 16, "flickr_epochs": 2},
         "default": {},
         "paper": {"n_train": 20000, "n_test": 1000, "num_epochs": 30, "flickr_train": 6105, "flickr_test": 974},
     }
