@@ -47,7 +47,7 @@ class ConnectConfig(ChapterConfig):
 
     PRESETS = {
         "smoke": {"n_train": 256, "n_test": 64, "image_size": 32, "n_frames": 8, "video_size": 16,
-                  "num_epochs": 2, "batch_size": 32, "flickr_train": 64, "flickr_test": 32, "flickr_epochs": 2},
+                  "num_epochs": 2, "batch_size": 32, "flickr_train": 48, "flickr_test": 16, "flickr_epochs": 2},
         "default": {},
         "paper": {"n_train": 20000, "n_test": 1000, "num_epochs": 30, "flickr_train": 6105, "flickr_test": 974},
     }
@@ -118,7 +118,8 @@ def _measure(model: PairModel, test: dict, threshold: float = 0.99) -> dict[str,
             "recall": retrieval_recall(za, zb)}
 
 
-def train_space(cfg: ConnectConfig, space: str, stop_after_epoch: int | None = None) -> dict[str, Any]:
+def train_space(cfg: ConnectConfig, space: str, stop_after_epoch: int | None = None,
+                progress: bool = True) -> dict[str, Any]:
     """Train one space and report init vs trained geometry and retrieval.
 
     Training resumes from the space's checkpoint in :func:`run_dir`; a finished run is loaded, not retrained,
@@ -142,10 +143,28 @@ def train_space(cfg: ConnectConfig, space: str, stop_after_epoch: int | None = N
         from .io import write_json
 
         write_json(folder / "vocab.json", train["vocab"].words)
-    history = train_pair(model, train["a"], train["b"], spec, folder, train["multi_b"], stop_after_epoch)
+    history = train_pair(model, train["a"], train["b"], spec, folder, train["multi_b"], stop_after_epoch, progress)
     trained = _measure(model, test)
     return {"space": space, "init": init, "trained": trained, "history": history, "model": model,
             "n_train": len(train["a"]), "n_test": len(test["a"]), "vocab": train.get("vocab")}
+
+
+def load_or_train_space(space: str, preset: str = "default", seed: int = 0, data_dir: str = "",
+                        overrides: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
+    """The trained space ``space`` of chapter 05 for later chapters: loaded when saved, trained when missing.
+
+    Builds the chapter's config exactly as the notebook does (``make_config(ConnectConfig, preset, ...)``),
+    so the same parameters find the same checkpoint folder (:func:`run_dir`). A finished checkpoint is loaded
+    with no training step; a missing or interrupted one is trained (or resumed) first. Returns
+    :func:`train_space`'s report: ``model`` (a :class:`PairModel` in eval mode; ``model.tower_a`` /
+    ``model.tower_b`` embed ``(n, ...) -> (n, d)``), ``vocab`` for image-text, metrics and history.
+    """
+    from .config import make_config
+
+    if space not in SPACES:
+        raise ValueError(f"unknown space {space!r}; valid: {', '.join(SPACES)}")
+    cfg = make_config(ConnectConfig, preset, overrides, seed=seed, data_dir=data_dir)
+    return train_space(cfg, space, progress=progress)
 
 
 def world_throughput(cfg: ConnectConfig, n: int = 500) -> dict[str, float]:

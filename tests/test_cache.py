@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -31,3 +33,25 @@ def test_hit_miss_and_rebuild(tmp_path):
     again = cache.cached("emb", desc, compute)
     assert len(calls) == 3 and np.array_equal(again, first)
     assert not list(tmp_path.glob(".*tmp")), "no temporary file may be left"
+
+
+def test_second_chapter_run_reuses_the_frozen_features(monkeypatch):
+    """Chapter 05's slow part (frozen EfficientNet / MiniLM features of Flickr8k) is computed once, then read."""
+    data = os.environ.get("C3_DATA")
+    if not data:
+        pytest.skip("needs the real data: set C3_DATA to the shared data folder (Flickr8k)")
+    from c3lib import connect
+    from c3lib.config import make_config
+    from c3lib.encoders import frozen
+
+    cfg = make_config(connect.ConnectConfig, "smoke", seed=0, data_dir=data)
+    first = connect.flickr_features(cfg, "val", 3)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the cached features must be reused, not recomputed")
+
+    monkeypatch.setattr(frozen, "efficientnet_features", refuse)
+    monkeypatch.setattr(frozen, "minilm_features", refuse)
+    second = connect.flickr_features(cfg, "val", 3)
+    assert np.array_equal(first["a"], second["a"]) and np.array_equal(first["b"], second["b"])
+    assert first["a"].shape == (3, 1280) and first["b"].shape == (3, 5, 384)
