@@ -128,10 +128,19 @@ class Captioner:
         return self.caption(self.transform.transform(emb, modality=modality, train=False), **kw)
 
     @torch.no_grad()
-    def caption(self, emb: Any, beam_size: int = 1, batch_size: int = 256, max_tokens: int = MAX_TOKENS
-                ) -> list[str]:
-        """Captions of transformed embeddings ``emb`` (n, d): greedy (``beam_size=1``) or beam search."""
-        arr = self.check_inputs(emb)
+    def caption(self, emb: Any, beam_size: int = 1, batch_size: int = 256, max_tokens: int = MAX_TOKENS,
+                guard: bool = True) -> list[str]:
+        """Captions of transformed embeddings ``emb`` (n, d): greedy (``beam_size=1``) or beam search.
+
+        ``guard=False`` skips the transformed-input check (dim and NaN are still checked): for experiments
+        that feed deliberately shifted inputs (chapter 10).
+        """
+        if guard:
+            arr = self.check_inputs(emb)
+        else:
+            arr = np.asarray(emb, dtype=np.float64)
+            if arr.ndim != 2 or arr.shape[1] != self.model.spec.d_in or not np.isfinite(arr).all():
+                raise ValueError(f"captioner expects finite (n, {self.model.spec.d_in}) inputs, got {arr.shape}")
         x = torch.as_tensor(arr, dtype=torch.float32, device=next(self.model.parameters()).device)
         out: list[str] = []
         for i in range(0, len(x), batch_size):
