@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from sklearn.base import clone
 
 from c3lib.c3 import C3Transform
 from c3lib.captioner import MAX_TOKENS, Captioner, CaptionerSpec, ClipCap
@@ -106,7 +107,7 @@ def fit_captioner(train_emb: np.ndarray, train_captions: Sequence[str], transfor
         raise ValueError(f"need as many captions as embeddings (> 0), got {len(train_captions)} and {len(train_emb)}")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    transform = transform.set_params(seed=cfg.seed).fit(train_emb, target_emb)
+    transform = clone(transform).set_params(seed=cfg.seed).fit(train_emb, target_emb)  # caller's stays unfitted
     tok = tokenizer or (CaptionTokenizer.gpt2() if cfg.lm == "gpt2"
                         else CaptionTokenizer.train_word_level(train_captions))
     ids = encode_captions(tok, train_captions)
@@ -119,8 +120,8 @@ def fit_captioner(train_emb: np.ndarray, train_captions: Sequence[str], transfor
     sched = _schedule(opt, cfg.warmup_steps, steps_per_epoch * cfg.num_epochs)
     val = None
     if val_emb is not None and val_captions is not None and len(val_captions):
-        val_t = C3Transform.from_state(transform.state()).set_params(seed=cfg.seed + 1)
-        val_t._rng = np.random.default_rng(cfg.seed + 1)
+        state = transform.state()
+        val_t = C3Transform.from_state({**state, "params": {**state["params"], "seed": cfg.seed + 1}})
         val = (torch.as_tensor(val_t.transform(val_emb), dtype=torch.float32, device=cfg.device),
                encode_captions(tok, val_captions))
     best, best_state, bad = math.inf, None, 0
