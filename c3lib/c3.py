@@ -1,15 +1,17 @@
-"""Collapse and Corrupt (paper section 4, Algorithm 1), as a scikit-learn transformer.
+"""The C3 transform (Connect, Collapse, Corrupt; paper section 4, official code's ``noise_injection``).
 
-Training inputs come from the *source* modality (e.g. caption embeddings), inference inputs from the
-*target* modality (e.g. image embeddings), exactly as the official code does it:
+``fit(X_source, X_target)`` stores each modality's mean of L2-normalised embeddings (not renormalised),
+from unpaired data. ``transform`` then maps
 
-- training: L2-normalise, subtract the source mean (collapse), add N(0, sigma^2 I) (corrupt), renormalise;
-- inference: L2-normalise, subtract the target modality's own mean, renormalise; never noise.
+* a training input (source modality, ``train=True``): normalise -> subtract the source mean (collapse)
+  -> add N(0, noise_std^2 I) (corrupt, seeded) -> normalise;
+* an inference input (``train=False``, either modality): normalise -> subtract *its own* modality's mean
+  -> normalise; no noise.
 
-The means are averages of L2-normalised embeddings of each modality (unpaired data suffices) and are not
-renormalised. ``noise_std`` is a standard deviation: sqrt(0.016) by default, CapDec's variance 0.016.
-Variants: C1 (neither), C2-collapse, C2-corrupt, C3 (both), and span-only (Appendix H: corrupt without
-collapse, with the noise's component along the gap direction removed).
+Ablations (Table 2 / Table 7) are switches: ``collapse`` (subtract means), ``corrupt`` (add noise) and
+``span_only`` (Appendix H: the noise component along the gap direction ``mu_source - mu_target`` is
+removed, so the noise lies only in the span orthogonal to the gap). Works on numpy arrays ``(n, d)`` and
+torch tensors ``(n, d)`` (returned as the same type, dtype and device).
 """
 
 from __future__ import annotations
@@ -20,54 +22,50 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+DEFAULT_NOISE_STD = math.sqrt(0.016)  # CapDec's variance 0.016 -> std ~ 0.1265
+
 VARIANTS = {
-    "C1": dict(collapse=False, corrupt=False),
-    "C2-collapse": dict(collapse=True, corrupt=False),
-    "C2-corrupt": dict(collapse=False, corrupt=True),
-    "C3": dict(collapse=True, corrupt=True),
+    "C1": dict(collapse=False, corrupt=False, span_only=False),
+    "C2-collapse": dict(collapse=True, corrupt=False, span_only=False),
+    "C2-corrupt": dict(collapse=False, corrupt=True, span_only=False),
+    "C3": dict(collapse=True, corrupt=True, span_only=False),
     "span-only": dict(collapse=False, corrupt=True, span_only=True),
 }
 MODALITIES = ("source", "target")
 
 
-def _as_numpy(x: Any, name: str) -> tuple[np.ndarray, Any]:
-    """``x`` as float64 numpy plus a function that converts results back to x's type (torch stays torch)."""
-    try:
-        import torch
-
-        if isinstance(x, torch.Tensor):
-            return x.detach().cpu().double().numpy(), lambda a: torch.as_tensor(a, dtype=x.dtype, device=x.device)
-    except ImportError:
-        pass
-    arr = np.asarray(x)
+def _to_numpy(X: Any, name: str) -> tuple[np.ndarray, Any]:
+    """Return ``(float64 array (n, d), torch tensor or None)``; reject bad shapes and non-finite values."""
+    tensor = None
+    if type(X).__module__.startswith("torch"):
+        tensor = X
+        X = X.detach().cpu().double().numpy()
+    arr = np.asarray(X, dtype=np.float64)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, d), got {arr.shape}")
-    return arr.astype(np.float64), lambda a: a.astype(arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64)
+        raise ValueError(f"{name}: expected a 2-d array (n, d), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name}: no rows")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains NaN or infinite values ({int((~np.isfinite(arr)).sum())} entries)")
+    norms = np.linalg.norm(arr, axis=1)
+    if (norms < 1e-12).any():
+        raise ValueError(f"{name}: {int((norms < 1e-12).sum())} row(s) have zero norm and cannot be normalised")
+    return arr, tensor
 
 
-def _normalise(x: np.ndarray, name: str) -> np.ndarray:
-    if x.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, d), got {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} holds NaN or inf; clean the embeddings before the C3 transform")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ValueError(f"{name} has {int((norms == 0).sum())} zero vector(s), which cannot be normalised")
-    return x / norms
+def _normalize(arr: np.ndarray) -> np.ndarray:
+    return arr / np.linalg.norm(arr, axis=1, keepdims=True)
 
 
 class C3Transform(TransformerMixin, BaseEstimator):
-    """The C3 input transform; ``fit(X_source, X_target=...)`` learns each modality's mean.
+    """Collapse (remove each modality's mean) and corrupt (Gaussian noise) embeddings.
 
-    ``X_target`` is keyword-only so that in a scikit-learn ``Pipeline`` the second positional argument stays
-    the labels ``y`` (pass ``c3__X_target=...`` as a fit parameter there).
-
-    >>> t = C3Transform.variant("C3", seed=0).fit(txt_emb, X_target=img_emb)
-    >>> train_in = t.transform(txt_emb)                    # collapse + corrupt, for training the decoder
-    >>> test_in = t.transform(img_emb, modality="target")  # collapse with the image mean, no noise
+    Parameters are plain attributes (sklearn convention) so ``clone`` and ``Pipeline`` work.
+    ``seed`` seeds the noise: a fitted transform draws from ``np.random.default_rng(seed)`` advanced by
+    each call, so a fresh clone with the same seed reproduces the same draws in the same order.
     """
 
-    def __init__(self, collapse: bool = True, corrupt: bool = True, noise_std: float = math.sqrt(0.016),
+    def __init__(self, collapse: bool = True, corrupt: bool = True, noise_std: float = DEFAULT_NOISE_STD,
                  span_only: bool = False, seed: int = 0):
         self.collapse = collapse
         self.corrupt = corrupt
@@ -76,66 +74,90 @@ class C3Transform(TransformerMixin, BaseEstimator):
         self.seed = seed
 
     @classmethod
-    def variant(cls, name: str, **kwargs) -> "C3Transform":
+    def variant(cls, name: str, **kwargs: Any) -> "C3Transform":
+        """``C1`` | ``C2-collapse`` | ``C2-corrupt`` | ``C3`` | ``span-only`` (Appendix H)."""
         if name not in VARIANTS:
-            raise ValueError(f"unknown C3 variant {name!r}; valid: {', '.join(VARIANTS)}")
+            raise ValueError(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}")
         return cls(**{**VARIANTS[name], **kwargs})
 
-    def fit(self, X, y=None, *, X_target=None) -> "C3Transform":
-        """Learn the source mean from ``X`` (and the target mean, needed to collapse target inputs and for
-        span-only noise, from ``X_target``); ``y`` is ignored."""
-        src = _normalise(_as_numpy(X, "X_source")[0], "X_source")
-        self.source_mean_ = src.mean(axis=0)
-        self.dim_ = src.shape[1]
-        self.target_mean_ = None
-        if X_target is not None:
-            tgt = _normalise(_as_numpy(X_target, "X_target")[0], "X_target")
-            if tgt.shape[1] != self.dim_:
-                raise ValueError(f"X_target has dimension {tgt.shape[1]} but X_source has {self.dim_}")
-            self.target_mean_ = tgt.mean(axis=0)
-        if self.span_only and self.target_mean_ is None:
-            raise ValueError("span-only noise needs the gap direction: fit(X_source, X_target=...)")
+    def fit(self, X_source: Any, X_target: Any = None) -> "C3Transform":
+        """Store ``mean_source_`` (d,) and ``mean_target_`` (d,) of the normalised rows.
+
+        ``X_target`` may be None (e.g. inside a Pipeline with ``y=None``): only training inputs can then
+        be transformed, and span-only noise needs it (the gap direction).
+        """
+        src, _ = _to_numpy(X_source, "X_source")
+        self.mean_source_ = _normalize(src).mean(axis=0)
+        self.mean_target_ = None
+        if X_target is not None and not (np.ndim(X_target) == 1 and len(X_target) == len(src)):
+            tgt, _ = _to_numpy(X_target, "X_target")
+            if tgt.shape[1] != src.shape[1]:
+                raise ValueError(f"X_target has dim {tgt.shape[1]} but X_source has dim {src.shape[1]}")
+            self.mean_target_ = _normalize(tgt).mean(axis=0)
         if self.noise_std < 0:
             raise ValueError(f"noise_std must be >= 0, got {self.noise_std}")
+        if self.span_only and self.mean_target_ is None:
+            raise ValueError("span_only noise needs X_target: the gap direction is mean_source - mean_target")
+        self.n_features_in_ = src.shape[1]
         self._rng = np.random.default_rng(self.seed)
         return self
 
-    def _check(self, X, name: str) -> tuple[np.ndarray, Any]:
-        if not hasattr(self, "source_mean_"):
-            raise RuntimeError("C3Transform is not fitted: call fit(X_source, X_target=...) first")
-        x, back = _as_numpy(X, name)
-        if x.ndim != 2 or x.shape[1] != self.dim_:
-            raise ValueError(f"{name} has shape {x.shape}, but the transform was fitted on dimension {self.dim_}")
-        return _normalise(x, name), back
-
-    def transform(self, X, modality: str = "source"):
-        """Training input (``modality="source"``: noise if corrupt) or inference input (``"target"``)."""
-        if modality not in MODALITIES:
-            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
-        x, back = self._check(X, "X")
-        if modality == "target":
-            if self.collapse:
-                if self.target_mean_ is None:
-                    raise RuntimeError("collapsing target inputs needs the target mean: fit(X_source, X_target=...)")
-                x = _normalise(x - self.target_mean_, "X")
-            return back(x)
-        if self.collapse:
-            x = x - self.source_mean_
-        if self.corrupt and self.noise_std > 0:
-            x = x + self.draw_noise(x.shape)
-        return back(_normalise(x, "X"))
-
-    def draw_noise(self, shape: tuple[int, int]) -> np.ndarray:
-        """The next N(0, noise_std^2 I) draw ``(n, d)``; for span-only, its gap-direction part removed."""
-        noise = self._rng.normal(0.0, self.noise_std, size=shape)
-        if self.span_only:
-            g = self.gap_direction()
-            noise -= np.outer(noise @ g, g)
-        return noise
+    def _check_fitted(self, arr: np.ndarray) -> None:
+        if not hasattr(self, "mean_source_"):
+            raise RuntimeError("C3Transform is not fitted: call fit(X_source, X_target) first")
+        if arr.shape[1] != self.n_features_in_:
+            raise ValueError(f"input has dim {arr.shape[1]} but the transform was fitted on dim "
+                             f"{self.n_features_in_}")
 
     def gap_direction(self) -> np.ndarray:
-        """Unit vector from the source mean to the target mean, ``(d,)``."""
-        if getattr(self, "target_mean_", None) is None:
-            raise RuntimeError("the gap direction needs both means: fit(X_source, X_target=...)")
-        g = self.target_mean_ - self.source_mean_
-        return g / np.linalg.norm(g)
+        """Unit vector (d,) along ``mean_source_ - mean_target_``."""
+        if getattr(self, "mean_target_", None) is None:
+            raise RuntimeError("gap direction needs a transform fitted with X_target")
+        gap = self.mean_source_ - self.mean_target_
+        return gap / np.linalg.norm(gap)
+
+    def noise(self, n: int) -> np.ndarray:
+        """Draw the noise (n, d) the next training transform would add (advances the generator)."""
+        eps = self._rng.normal(0.0, self.noise_std, size=(n, self.n_features_in_))
+        if self.span_only:
+            g = self.gap_direction()
+            eps = eps - np.outer(eps @ g, g)
+        return eps
+
+    def transform(self, X: Any, modality: str = "source", train: bool = True) -> Any:
+        """Map ``X`` (n, d) as a training input (``train=True``, source only) or an inference input."""
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        arr, tensor = _to_numpy(X, "X")
+        self._check_fitted(arr)
+        if train and modality != "source":
+            raise ValueError("training inputs come from the source modality; use train=False for the target")
+        out = _normalize(arr)
+        if self.collapse:
+            mean = self.mean_source_ if modality == "source" else self.mean_target_
+            if mean is None:
+                raise RuntimeError("no target mean: fit(X_source, X_target) with target embeddings first")
+            out = out - mean
+        if train and self.corrupt:
+            out = out + self.noise(out.shape[0])
+        out = _normalize(out)
+        if tensor is not None:
+            import torch
+            return torch.as_tensor(out, dtype=tensor.dtype, device=tensor.device)
+        in_dtype = np.asarray(X).dtype
+        return out.astype(in_dtype if np.issubdtype(in_dtype, np.floating) else np.float64)
+
+    def state(self) -> dict[str, Any]:
+        """Plain-JSON state (params and means) for saving with a trained captioner."""
+        return {"params": self.get_params(), "mean_source": self.mean_source_.tolist(),
+                "mean_target": None if self.mean_target_ is None else self.mean_target_.tolist()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "C3Transform":
+        """Inverse of :meth:`state`."""
+        t = cls(**state["params"])
+        t.mean_source_ = np.asarray(state["mean_source"], dtype=np.float64)
+        t.mean_target_ = None if state["mean_target"] is None else np.asarray(state["mean_target"], np.float64)
+        t.n_features_in_ = t.mean_source_.shape[0]
+        t._rng = np.random.default_rng(t.seed)
+        return t

@@ -1,65 +1,87 @@
-"""Captioning metrics with pycocoevalcap: BLEU-1..4, METEOR, ROUGE-L, CIDEr (and SPICE when it can run).
+"""Caption metrics by pycocoevalcap: BLEU-1..4, METEOR, ROUGE-L, CIDEr (+ ROUGE-1 for Table 6).
 
-SPICE needs Stanford CoreNLP, which pycocoevalcap downloads on first use; offline that fails, and SPICE is
-then reported as unavailable (``None``), never as 0. Scores are on the 0-100 scale the paper uses.
+Captions are lower-cased and split on non-alphanumerics here (a Python stand-in for the PTB tokenizer the
+COCO toolkit runs in Java; it matches it on plain captions). SPICE needs Stanford CoreNLP, which
+pycocoevalcap downloads on first use: offline it is reported as ``None`` with a note, never as 0.
+Scores are on the 0-100 scale the paper uses.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import re
+from collections import Counter
+from typing import Mapping, Sequence
+
+_WORD = re.compile(r"[a-z0-9]+")
 
 
-def caption_metrics(predictions: Sequence[str], references: Sequence[Sequence[str]],
-                    spice: bool = False) -> dict[str, float | None]:
-    """Corpus-level metrics of ``predictions[i]`` against the reference captions ``references[i]``."""
+def tokenize(text: str) -> str:
+    """Lower-case, punctuation dropped, single spaces: ``"A dog, running."`` -> ``"a dog running"``."""
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def _check(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> None:
     if len(predictions) == 0:
         raise ValueError("no captions to score: the prediction list is empty")
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} reference lists")
-    if any(len(r) == 0 for r in references):
-        raise ValueError("every prediction needs at least one reference caption")
+    empty = [i for i, refs in enumerate(references) if not refs or not any(r.strip() for r in refs)]
+    if empty:
+        raise ValueError(f"{len(empty)} item(s) have no reference caption, e.g. index {empty[0]}")
+
+
+def rouge1(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """ROUGE-1 F1 (unigram overlap), best reference per item, averaged; 0-100."""
+    _check(predictions, references)
+    scores = []
+    for pred, refs in zip(predictions, references):
+        p = Counter(tokenize(pred).split())
+        best = 0.0
+        for ref in refs:
+            r = Counter(tokenize(ref).split())
+            overlap = sum((p & r).values())
+            if overlap:
+                prec, rec = overlap / sum(p.values()), overlap / sum(r.values())
+                best = max(best, 2 * prec * rec / (prec + rec))
+        scores.append(best)
+    return 100.0 * sum(scores) / len(scores)
+
+
+def caption_metrics(predictions: Sequence[str], references: Sequence[Sequence[str]],
+                    meteor: bool = True) -> dict[str, float | None]:
+    """Score ``predictions[i]`` against ``references[i]`` (a list of captions) -> metric name -> 0-100.
+
+    ``meteor=False`` skips METEOR (it starts a Java process: ~2 s). SPICE is ``None`` (unavailable offline).
+    """
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    tok = PTBTokenizer()
-    gts = tok.tokenize({i: [{"caption": c} for c in refs] for i, refs in enumerate(references)})
-    res = tok.tokenize({i: [{"caption": p if p.strip() else "."}] for i, p in enumerate(predictions)})
+    _check(predictions, references)
+    res = {i: [tokenize(p) or "<empty>"] for i, p in enumerate(predictions)}
+    gts = {i: [tokenize(r) for r in refs if r.strip()] for i, refs in enumerate(references)}
     out: dict[str, float | None] = {}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
-    out.update({f"BLEU-{k + 1}": 100 * b for k, b in enumerate(bleu)})
-    out["METEOR"] = 100 * Meteor().compute_score(gts, res)[0]  # its Java process ends with the object
-    out["ROUGE-L"] = 100 * Rouge().compute_score(gts, res)[0]
-    out["CIDEr"] = 100 * Cider().compute_score(gts, res)[0]
-    out["SPICE"] = _spice(gts, res) if spice else None
+    for k, b in enumerate(bleu, start=1):
+        out[f"BLEU-{k}"] = 100.0 * b
+    if meteor:
+        from pycocoevalcap.meteor.meteor import Meteor
+        m = Meteor()
+        try:
+            out["METEOR"] = 100.0 * m.compute_score(gts, res)[0]
+        finally:
+            if hasattr(m, "close"):
+                m.close()
+    out["ROUGE-L"] = 100.0 * Rouge().compute_score(gts, res)[0]
+    out["ROUGE-1"] = rouge1(predictions, references)
+    out["CIDEr"] = 100.0 * Cider().compute_score(gts, res)[0]
+    out["SPICE"] = None  # needs Stanford CoreNLP (a download): unavailable offline
     return out
 
 
-def _spice(gts, res) -> float | None:
-    try:
-        from pycocoevalcap.spice.spice import Spice
-
-        return 100 * Spice().compute_score(gts, res)[0]
-    except Exception:  # CoreNLP cannot be downloaded offline: unavailable, not zero
-        return None
+SPICE_NOTE = "SPICE unavailable: pycocoevalcap downloads Stanford CoreNLP for it and this machine is offline"
 
 
-def rouge1(prediction: str, reference: str) -> float:
-    """ROUGE-1 F1 of two strings (unigram overlap), 0-100; Table 6 reports it for text reconstruction."""
-    p, r = prediction.lower().split(), reference.lower().split()
-    if not p or not r:
-        return 0.0
-    counts: dict[str, int] = {}
-    for w in r:
-        counts[w] = counts.get(w, 0) + 1
-    hit = 0
-    for w in p:
-        if counts.get(w, 0) > 0:
-            counts[w] -= 1
-            hit += 1
-    if hit == 0:
-        return 0.0
-    prec, rec = hit / len(p), hit / len(r)
-    return 100 * 2 * prec * rec / (prec + rec)
+def format_metrics(m: Mapping[str, float | None]) -> str:
+    """One line, ``None`` shown as ``unavailable``."""
+    return ", ".join(f"{k} {'unavailable' if v is None else f'{v:.1f}'}" for k, v in m.items())

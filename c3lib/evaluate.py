@@ -1,0 +1,110 @@
+"""Evaluate a saved captioner on the images of a Flickr8k-format folder.
+
+    python -m c3lib.evaluate --run RUN_DIR --data-dir DIR --split SPLIT --out FILE.json
+
+``DIR`` holds ``images/`` and ``captions.tsv`` (header ``image split caption``). The images are embedded
+by the image encoder the run was trained with: the run's ``config.json`` carries ``extra.encoder``, a
+spec ``{"name": ..., ...}`` looked up in :data:`ENCODERS`, a registry of functions
+``encoder(image_paths, run_dir, spec) -> (n, d) float array``. Built in:
+
+- ``efficientnet-projection``: frozen EfficientNet-Lite0 pooled features (1280) through a linear
+  projection head stored in the run dir (``spec["head"]``, a safetensors file with ``weight`` (d, 1280)
+  and optional ``bias`` (d,)), as in the locked-tower Flickr8k space;
+- ``import``: any function named ``spec["target"] = "package.module:function"`` (the hook other spaces
+  use without editing this file).
+
+Other code can also add to ``ENCODERS`` with :func:`register_encoder`. The embeddings are then transformed
+as *inference* inputs of the target modality (normalise, subtract the fitted image mean, renormalise),
+captioned greedily, and scored against the folder's captions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from c3lib.io import write_json
+
+Encoder = Callable[[Sequence[Path], Path, dict], np.ndarray]
+ENCODERS: dict[str, Encoder] = {}
+
+
+def register_encoder(name: str) -> Callable[[Encoder], Encoder]:
+    """Decorator: ``@register_encoder("my-space")`` adds a function to :data:`ENCODERS`."""
+    def deco(fn: Encoder) -> Encoder:
+        ENCODERS[name] = fn
+        return fn
+    return deco
+
+
+@register_encoder("efficientnet-projection")
+def _efficientnet_projection(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarray:
+    from safetensors.numpy import load_file
+    from c3lib.encoders.frozen import efficientnet_features
+    head = load_file(str(run_dir / spec.get("head", "encoder_head.safetensors")))
+    feats = efficientnet_features(list(paths), progress=False)  # (n, 1280)
+    out = feats @ head["weight"].T  # (n, d)
+    return out + head["bias"] if "bias" in head else out
+
+
+@register_encoder("import")
+def _import_target(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarray:
+    module, _, fn = spec["target"].partition(":")
+    return getattr(importlib.import_module(module), fn)(paths, run_dir, spec)
+
+
+def embed_images(paths: Sequence[Path], run_dir: Path, spec: dict | None) -> np.ndarray:
+    """Embed ``paths`` with the run's encoder spec; clear errors when it is missing or unknown."""
+    if not spec or "name" not in spec:
+        raise ValueError(f"{run_dir}/config.json names no image encoder (extra.encoder); a chapter must save "
+                         f"one with its captioner, e.g. {{'name': 'efficientnet-projection'}}")
+    if spec["name"] not in ENCODERS:
+        raise ValueError(f"unknown image encoder {spec['name']!r}; registered: {', '.join(sorted(ENCODERS))}")
+    return np.asarray(ENCODERS[spec["name"]](list(paths), Path(run_dir), spec), dtype=np.float64)
+
+
+def evaluate_run(run: str | Path, data_dir: str | Path, split: str = "test", limit: int | None = None,
+                 meteor: bool = True, beam_size: int = 1) -> dict:
+    """Caption the images of ``data_dir`` (a Flickr8k-format folder) with the captioner in ``run``."""
+    from c3lib.captioner import Captioner
+    from c3lib.data import load_flickr8k
+    from c3lib.metrics import SPICE_NOTE, caption_metrics
+
+    start = time.perf_counter()
+    run, data_dir = Path(run), Path(data_dir)
+    cap = Captioner.load(run)
+    data = load_flickr8k(data_dir.parent, split, limit=limit, folder=data_dir.name)
+    emb = embed_images(data.image_paths, run, cap.extra.get("encoder"))
+    preds = cap.caption_raw(emb, modality="target", beam_size=beam_size)
+    metrics = caption_metrics(preds, data.captions, meteor=meteor)
+    return {"run": str(run), "data_dir": str(data_dir), "split": split, "n_images": len(preds),
+            "metrics": metrics, "notes": [SPICE_NOTE],
+            "examples": [{"image": p.name, "caption": c, "references": r}
+                         for p, c, r in list(zip(data.image_paths, preds, data.captions))[:10]],
+            "wall_time_s": time.perf_counter() - start}
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m c3lib.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", required=True, help="run dir saved by a chapter (config.json, model.safetensors)")
+    ap.add_argument("--data-dir", required=True, help="Flickr8k-format folder: images/ and captions.tsv")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--out", required=True, help="metrics JSON to write")
+    ap.add_argument("--limit", type=int, default=None, help="first N images only")
+    ap.add_argument("--beam-size", type=int, default=1)
+    ap.add_argument("--no-meteor", action="store_true", help="skip METEOR (Java)")
+    args = ap.parse_args(argv)
+    result = evaluate_run(args.run, args.data_dir, args.split, args.limit, not args.no_meteor, args.beam_size)
+    write_json(args.out, result)
+    print(f"{result['n_images']} images: " + ", ".join(
+        f"{k} {'unavailable' if v is None else f'{v:.1f}'}" for k, v in result["metrics"].items()))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Gap-shift sensitivity (paper Appendix G, Table 6): a decoder trained on text embeddings ``x`` and
+evaluated on ``x + c``, with ``c`` a constant vector orthogonal to the span of the text embeddings.
+
+The span: the top principal directions of the (normalised, centred) training text embeddings that keep
+``var_kept`` of their variance; ``c`` is a seeded random unit vector in the orthogonal complement (when
+the complement is empty, the least-variance principal direction). ``x + c`` is not renormalised (the
+paper shifts ``x`` as is). Also a synthetic caption world for the smoke preset when no data is present.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from c3lib.config import ChapterConfig
+from c3lib.metrics import caption_metrics
+
+
+def orthogonal_direction(emb: np.ndarray, rng: np.random.Generator, var_kept: float = 0.99
+                         ) -> tuple[np.ndarray, dict]:
+    """Unit vector (d,) orthogonal to the principal span of ``emb`` (n, d), with diagnostics."""
+    centred = emb - emb.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=True)
+    var = s ** 2 / (s ** 2).sum()
+    k = int(np.searchsorted(np.cumsum(var), var_kept) + 1)
+    d = emb.shape[1]
+    if k >= d or k >= len(s):
+        c = vt[len(s) - 1]
+    else:
+        comp = vt[k:]  # (d - k, d) orthonormal basis of the complement
+        c = rng.normal(size=len(comp)) @ comp
+    c = c / np.linalg.norm(c)
+    frac = float(((centred @ c) ** 2).sum() / (centred ** 2).sum())
+    return c, {"span_dims": k, "dim": d, "variance_fraction_along_c": frac}
+
+
+def shift_sweep(captioner, emb: np.ndarray, references: Sequence[Sequence[str]], direction: np.ndarray,
+                norms: Sequence[float], meteor: bool = True) -> tuple[list[dict], list[list[str]]]:
+    """Caption ``normalize(emb) + r * direction`` for each ``r`` in ``norms`` -> (metrics per r, captions)."""
+    x = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    rows, caps = [], []
+    for r in norms:
+        preds = captioner.caption(x + r * direction, guard=False)
+        m = caption_metrics(preds, references, meteor=meteor)
+        rows.append({"norm": float(r), **m})
+        caps.append(preds)
+    return rows, caps
+
+
+WORDS = {"det": ["a", "the"], "color": ["red", "black", "white", "brown", "small", "young"],
+         "noun": ["dog", "man", "woman", "child", "cat", "bird", "boy", "girl"],
+         "verb": ["runs", "jumps", "sits", "plays", "stands", "walks"],
+         "place": ["grass", "beach", "street", "snow", "water", "field", "road"]}
+
+
+def synthetic_captions(n: int, dim: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+    """Template captions and bag-of-words embeddings (sum of fixed random word vectors) -> (n,), (n, dim)."""
+    vocab = sorted({w for ws in WORDS.values() for w in ws} | {"on", "in", "."})
+    vecs = {w: v for w, v in zip(vocab, rng.normal(size=(len(vocab), dim)))}
+    caps, embs = [], []
+    for _ in range(n):
+        w = {k: v[rng.integers(len(v))] for k, v in WORDS.items()}
+        words = [w["det"], w["color"], w["noun"], w["verb"], "on", "the", w["place"], "."]
+        caps.append(" ".join(words))
+        embs.append(sum(vecs[t] for t in words))
+    return caps, np.stack(embs)
+
+
+# ---- chapter 10 -----------------------------------------------------------------------------------------
+PAPER_TABLE6 = {  # ||c||: (ROUGE-1, ROUGE-L, METEOR), paper Table 6 (CLIP text embeddings, COCO)
+    0.0: (85.5, 81.2, 83.1), 0.2: (76.3, 71.5, 73.8), 0.4: (55.8, 50.6, 52.5), 0.6: (40.6, 35.9, 36.6),
+    0.8: (30.5, 26.7, 26.5), 1.0: (24.1, 21.0, 20.3), 1.5: (16.6, 14.4, 13.8), 2.0: (13.8, 12.1, 11.6)}
+
+
+@dataclasses.dataclass(frozen=True)
+class GapShiftConfig(ChapterConfig):
+    norms: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0)  # gap distances ||c|| (Table 6)
+    source: str = "flickr8k"  # caption texts: flickr8k | coco | synthetic (no data needed)
+    n_train: int = 8000  # training captions (MiniLM text embeddings)
+    n_test: int = 500  # held-out captions to reconstruct
+    var_kept: float = 0.99  # the "span": principal directions holding this share of the variance
+    lm: str = "small"  # small (random-init GPT-2 config) | gpt2 (124M, downloads: paper only)
+    n_layer: int = 2  # decoder depth (small lm)
+    n_embd: int = 128  # decoder width (small lm)
+    lr: float = 1e-3  # AdamW learning rate
+    batch_size: int = 64  # training batch
+    num_epochs: int = 10  # max epochs (early stopping on validation text loss)
+    meteor: bool = True  # METEOR runs Java (~2 s per call)
+
+    PRESETS = {
+        "smoke": {"source": "synthetic", "n_train": 400, "n_test": 60, "num_epochs": 12, "n_layer": 1,
+                  "n_embd": 64, "lr": 3e-3, "meteor": False},
+        "default": {},
+        "paper": {"source": "coco", "n_train": 40000, "n_test": 1000, "lm": "gpt2", "lr": 2e-5,
+                  "batch_size": 40, "num_epochs": 10},
+    }
+
+
+def load_texts(cfg: GapShiftConfig) -> dict:
+    """Train/val/test captions and their text embeddings (MiniLM, or synthetic bag-of-words)."""
+    rng = np.random.default_rng(cfg.seed)
+    n_val = max(cfg.n_test // 2, 16)
+    if cfg.source == "synthetic":
+        caps, emb = synthetic_captions(cfg.n_train + n_val + cfg.n_test, 64, rng)
+        encoder = "synthetic bag-of-words (64-d)"
+    else:
+        from c3lib.data import load_coco_captions, load_flickr8k, resolve_data_dir
+        from c3lib.encoders.frozen import minilm_features
+        root = resolve_data_dir(cfg.data_dir, required=True)
+        if cfg.source == "coco":
+            pool = load_coco_captions(root)
+        else:
+            pool = [c for cs in load_flickr8k(root, "train").captions for c in cs]
+        caps = [pool[i] for i in rng.permutation(len(pool))[:cfg.n_train + n_val + cfg.n_test]]
+        emb = minilm_features(caps, progress=False)
+        encoder = "all-MiniLM-L6-v2 (384-d)"
+    a, b = cfg.n_train, cfg.n_train + n_val
+    return {"train": (caps[:a], emb[:a]), "val": (caps[a:b], emb[a:b]), "test": (caps[b:], emb[b:]),
+            "encoder": encoder}
+
+
+def run(cfg: GapShiftConfig) -> dict:
+    """Train the decoder on ``x`` (plain normalised text embeddings: the C1 transform) and sweep ``||c||``."""
+    from c3lib.c3 import C3Transform
+    from c3lib.train_captioner import TrainConfig, fit_captioner
+
+    texts = load_texts(cfg)
+    (tr_caps, tr_emb), (va_caps, va_emb), (te_caps, te_emb) = texts["train"], texts["val"], texts["test"]
+    tcfg = TrainConfig(lm=cfg.lm, n_layer=cfg.n_layer, n_embd=cfg.n_embd, lr=cfg.lr, batch_size=cfg.batch_size,
+                       num_epochs=cfg.num_epochs, seed=cfg.seed)
+    log: list = []
+    cap = fit_captioner(tr_emb, tr_caps, C3Transform.variant("C1"), tcfg, va_emb, va_caps, log=log)
+    x_train = tr_emb / np.linalg.norm(tr_emb, axis=1, keepdims=True)
+    c, diag = orthogonal_direction(x_train, np.random.default_rng(cfg.seed + 7), cfg.var_kept)
+    rows, captions = shift_sweep(cap, te_emb, [[t] for t in te_caps], c, cfg.norms, cfg.meteor)
+    return {"rows": rows, "captions": captions, "references": te_caps, "direction": diag, "train_log": log,
+            "encoder": texts["encoder"], "n_train": len(tr_caps), "n_test": len(te_caps)}

@@ -1,0 +1,87 @@
+"""Caption tokenizers: an offline word-level vocabulary (``default``) or GPT-2's BPE (``paper``).
+
+Why word-level offline: no network here, and GPT-2's BPE cannot be loaded without a download (offline
+``from_pretrained`` may silently return an empty tokenizer). A word-level vocabulary built from the
+training captions with the ``tokenizers`` library is exact, tiny (a few thousand entries for Flickr8k)
+and saved with each run as ``tokenizer.json``, so a saved captioner always decodes with its own
+vocabulary. Lower-cased, punctuation split off; ``.`` is its own token (greedy decoding stops at it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+SPECIALS = ("[PAD]", "[UNK]", "[EOS]")
+
+
+class CaptionTokenizer:
+    """Thin wrapper exposing ``encode``/``decode`` and the ids decoding needs (``eos_id``, ``period_id``)."""
+
+    def __init__(self, backend, kind: str):
+        self.backend = backend  # tokenizers.Tokenizer (word) or a transformers tokenizer (gpt2)
+        self.kind = kind
+        if kind == "word":
+            self.vocab_size = backend.get_vocab_size()
+            self.pad_id = backend.token_to_id("[PAD]")
+            self.eos_id = backend.token_to_id("[EOS]")
+            self.period_id = backend.token_to_id(".")
+        else:
+            self.vocab_size = len(backend)
+            if self.vocab_size < 1000:
+                raise RuntimeError(f"GPT-2 tokenizer has only {self.vocab_size} entries: loaded offline "
+                                   "without its files? Set HF_HUB_OFFLINE=0 with network for the paper preset")
+            self.eos_id = backend.eos_token_id
+            self.pad_id = self.eos_id
+            self.period_id = backend.convert_tokens_to_ids(".")
+
+    @classmethod
+    def train_word_level(cls, captions: Sequence[str], min_freq: int = 1) -> "CaptionTokenizer":
+        """Build a word-level vocabulary from ``captions`` (the training split only)."""
+        from tokenizers import Tokenizer, normalizers, pre_tokenizers
+        from tokenizers.models import WordLevel
+        from tokenizers.trainers import WordLevelTrainer
+
+        tok = Tokenizer(WordLevel(unk_token="[UNK]"))
+        tok.normalizer = normalizers.Lowercase()
+        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        trainer = WordLevelTrainer(special_tokens=list(SPECIALS), min_frequency=min_freq)
+        tok.train_from_iterator([c for c in captions] + ["."], trainer=trainer)
+        return cls(tok, "word")
+
+    @classmethod
+    def gpt2(cls) -> "CaptionTokenizer":
+        """GPT-2's tokenizer (downloads at run time: ``paper`` preset only)."""
+        from transformers import AutoTokenizer
+        return cls(AutoTokenizer.from_pretrained("gpt2"), "gpt2")
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` followed by ``eos_id``."""
+        if self.kind == "word":
+            ids = self.backend.encode(text).ids
+        else:
+            ids = self.backend.encode(text)
+        return list(ids) + [self.eos_id]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        ids = [int(i) for i in ids if int(i) not in (self.eos_id, self.pad_id)]
+        if self.kind == "word":
+            return self.backend.decode(ids).replace(" .", ".").replace(" ,", ",").strip()
+        return self.backend.decode(ids).strip()
+
+    def save(self, folder: str | os.PathLike) -> None:
+        folder = Path(folder)
+        if self.kind == "word":
+            self.backend.save(str(folder / "tokenizer.json"))
+        else:
+            self.backend.save_pretrained(str(folder / "tokenizer"))
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, kind: str) -> "CaptionTokenizer":
+        folder = Path(folder)
+        if kind == "word":
+            from tokenizers import Tokenizer
+            return cls(Tokenizer.from_file(str(folder / "tokenizer.json")), "word")
+        from transformers import AutoTokenizer
+        return cls(AutoTokenizer.from_pretrained(str(folder / "tokenizer")), "gpt2")

@@ -1,0 +1,151 @@
+"""Train a ClipCap captioner on one modality's embeddings (text reconstruction; paper section 5.1).
+
+Each caption's embedding (cached once, ``(n, d)``) goes through the C3 transform as a *training* input
+(fresh seeded noise every epoch) and the decoder learns to reconstruct the caption. Early stopping on the
+validation text loss (validation inputs transformed the same way, with the noise of a fixed generator).
+Padding waste is removed by bucketing: batches are drawn from length-sorted chunks of the shuffled data,
+each padded only to its own longest caption.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from sklearn.base import clone
+
+from c3lib.c3 import C3Transform
+from c3lib.captioner import MAX_TOKENS, Captioner, CaptionerSpec, ClipCap
+from c3lib.tokenizer import CaptionTokenizer
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Decoder training settings (``paper``: lm="gpt2", lr=2e-5, batch 40, 10 epochs, 5k warmup)."""
+
+    lm: str = "small"  # small | gpt2
+    n_layer: int = 2
+    n_embd: int = 128
+    n_head: int = 4
+    prefix_len: int = 10
+    lr: float = 1e-3
+    batch_size: int = 64
+    num_epochs: int = 10
+    warmup_steps: int = 100
+    patience: int = 2  # epochs without validation improvement before stopping
+    weight_decay: float = 0.01
+    seed: int = 0
+    device: str = "cpu"
+
+
+def encode_captions(tok: CaptionTokenizer, captions: Sequence[str]) -> list[list[int]]:
+    """Token ids per caption (ending in EOS), truncated to ``MAX_TOKENS``."""
+    return [tok.encode(c)[:MAX_TOKENS] for c in captions]
+
+
+def bucket_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, chunk: int = 50
+                   ) -> list[np.ndarray]:
+    """Shuffle, sort chunks of ``batch_size * chunk`` items by length, cut into batches, shuffle batches."""
+    order = rng.permutation(len(lengths))
+    batches = []
+    for s in range(0, len(order), batch_size * chunk):
+        part = order[s:s + batch_size * chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def collate(ids: list[list[int]], idx: np.ndarray, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad ``ids[idx]`` to the batch's own longest -> ``tokens (B, T)``, ``mask (B, T)``."""
+    T = max(len(ids[i]) for i in idx)
+    tokens = torch.full((len(idx), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(idx), T), dtype=torch.long)
+    for r, i in enumerate(idx):
+        tokens[r, :len(ids[i])] = torch.tensor(ids[i])
+        mask[r, :len(ids[i])] = 1
+    return tokens, mask
+
+
+def _schedule(opt, warmup: int, total: int):
+    """Linear warmup to ``lr`` then linear decay to 0 (official code's ``get_linear_schedule_with_warmup``)."""
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+    return torch.optim.lr_scheduler.LambdaLR(opt, f)
+
+
+@torch.no_grad()
+def text_loss(model: ClipCap, emb: torch.Tensor, ids: list[list[int]], pad_id: int, batch_size: int) -> float:
+    """Mean per-token validation loss of transformed embeddings ``emb`` (n, d)."""
+    model.eval()
+    total, count = 0.0, 0
+    for s in range(0, len(ids), batch_size):
+        idx = np.arange(s, min(s + batch_size, len(ids)))
+        tokens, mask = collate(ids, idx, pad_id)
+        n_tok = int(mask.sum())
+        total += float(model.loss(emb[idx].to(tokens.device), tokens, mask)) * n_tok
+        count += n_tok
+    return total / count
+
+
+def fit_captioner(train_emb: np.ndarray, train_captions: Sequence[str], transform: C3Transform,
+                  cfg: TrainConfig, val_emb: np.ndarray | None = None, val_captions: Sequence[str] | None = None,
+                  target_emb: np.ndarray | None = None, tokenizer: CaptionTokenizer | None = None,
+                  log: list | None = None) -> Captioner:
+    """Train on ``train_emb`` (n, d) -> ``train_captions``; ``transform`` is fitted here on
+    ``(train_emb, target_emb)`` (unpaired target embeddings give the target mean for inference).
+
+    Returns the captioner at its best validation epoch (training loss when no validation set).
+    ``log`` (optional list) receives ``{"epoch", "train_loss", "val_loss"}`` dicts.
+    """
+    if len(train_emb) != len(train_captions) or len(train_captions) == 0:
+        raise ValueError(f"need as many captions as embeddings (> 0), got {len(train_captions)} and {len(train_emb)}")
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    transform = clone(transform).set_params(seed=cfg.seed).fit(train_emb, target_emb)  # caller's stays unfitted
+    tok = tokenizer or (CaptionTokenizer.gpt2() if cfg.lm == "gpt2"
+                        else CaptionTokenizer.train_word_level(train_captions))
+    ids = encode_captions(tok, train_captions)
+    lengths = np.array([len(i) for i in ids])
+    spec = CaptionerSpec(d_in=train_emb.shape[1], prefix_len=cfg.prefix_len, lm=cfg.lm, n_layer=cfg.n_layer,
+                         n_embd=cfg.n_embd, n_head=cfg.n_head, vocab_size=tok.vocab_size, tokenizer=tok.kind)
+    model = ClipCap(spec).to(cfg.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
+    sched = _schedule(opt, cfg.warmup_steps, steps_per_epoch * cfg.num_epochs)
+    val = None
+    if val_emb is not None and val_captions is not None and len(val_captions):
+        state = transform.state()
+        val_t = C3Transform.from_state({**state, "params": {**state["params"], "seed": cfg.seed + 1}})
+        val = (torch.as_tensor(val_t.transform(val_emb), dtype=torch.float32, device=cfg.device),
+               encode_captions(tok, val_captions))
+    best, best_state, bad = math.inf, None, 0
+    for epoch in range(cfg.num_epochs):
+        model.train()
+        x = torch.as_tensor(transform.transform(train_emb), dtype=torch.float32, device=cfg.device)  # [n, d]
+        tot = 0.0
+        for idx in bucket_batches(lengths, cfg.batch_size, rng):
+            tokens, mask = collate(ids, idx, tok.pad_id)
+            loss = model.loss(x[idx], tokens.to(cfg.device), mask.to(cfg.device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item() * len(idx)
+        train_loss = tot / len(ids)
+        val_loss = text_loss(model, val[0], val[1], tok.pad_id, 256) if val else train_loss
+        if log is not None:
+            log.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        if val_loss < best - 1e-4:
+            best, best_state, bad = val_loss, copy.deepcopy(model.state_dict()), 0
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    return Captioner(model, tok, transform)
