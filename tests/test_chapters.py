@@ -18,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 CHAPTERS = [p for p in NOTEBOOKS if not p.name.startswith("99")]
-SMOKE_LIMIT_S = 90  # generous for a shared 2-core machine; each chapter aims well under 60 s
+SMOKE_LIMIT_S = 180  # catches a runaway chapter; the aim, well under 60 s each, is measured, not asserted
 
 
 def _kernel() -> str:
