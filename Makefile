@@ -3,7 +3,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DATA ?= $(if $(C3_DATA),$(C3_DATA),../shared/data)
+DATA ?= $(if $(C3_DATA),$(C3_DATA),$(wildcard ../shared/data))
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
