@@ -63,6 +63,7 @@ def embed_images(paths: Sequence[Path], run_dir: Path, spec: dict | None) -> np.
     if not spec or "name" not in spec:
         raise ValueError(f"{run_dir}/config.json names no image encoder (extra.encoder); a chapter must save "
                          f"one with its captioner, e.g. {{'name': 'efficientnet-projection'}}")
+    import c3lib.captioning  # noqa: F401  (registers the world image tower)
     if spec["name"] not in ENCODERS:
         raise ValueError(f"unknown image encoder {spec['name']!r}; registered: {', '.join(sorted(ENCODERS))}")
     return np.asarray(ENCODERS[spec["name"]](list(paths), Path(run_dir), spec), dtype=np.float64)

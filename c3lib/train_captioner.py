@@ -37,6 +37,7 @@ class TrainConfig:
     num_epochs: int = 10
     warmup_steps: int = 100
     patience: int = 2  # epochs without validation improvement before stopping
+    min_word_freq: int = 1  # word-level tokenizer: rarer words map to <unk> (a smaller, better-trained softmax)
     weight_decay: float = 0.01
     seed: int = 0
     device: str = "cpu"
@@ -109,28 +110,38 @@ def fit_captioner(train_emb: np.ndarray, train_captions: Sequence[str], transfor
     rng = np.random.default_rng(cfg.seed)
     transform = clone(transform).set_params(seed=cfg.seed).fit(train_emb, target_emb)  # caller's stays unfitted
     tok = tokenizer or (CaptionTokenizer.gpt2() if cfg.lm == "gpt2"
-                        else CaptionTokenizer.train_word_level(train_captions))
+                        else CaptionTokenizer.train_word_level(train_captions, min_freq=cfg.min_word_freq))
     ids = encode_captions(tok, train_captions)
-    lengths = np.array([len(i) for i in ids])
     spec = CaptionerSpec(d_in=train_emb.shape[1], prefix_len=cfg.prefix_len, lm=cfg.lm, n_layer=cfg.n_layer,
                          n_embd=cfg.n_embd, n_head=cfg.n_head, vocab_size=tok.vocab_size, tokenizer=tok.kind)
     model = ClipCap(spec).to(cfg.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
-    sched = _schedule(opt, cfg.warmup_steps, steps_per_epoch * cfg.num_epochs)
     val = None
     if val_emb is not None and val_captions is not None and len(val_captions):
         state = transform.state()
         val_t = C3Transform.from_state({**state, "params": {**state["params"], "seed": cfg.seed + 1}})
-        val = (torch.as_tensor(val_t.transform(val_emb), dtype=torch.float32, device=cfg.device),
-               encode_captions(tok, val_captions))
+        val = (val_t.transform(val_emb), encode_captions(tok, val_captions))
+    train_loop(model, lambda: transform.transform(train_emb), ids, tok.pad_id, cfg, rng, val, log)
+    return Captioner(model, tok, transform)
+
+
+def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: TrainConfig,
+               rng: np.random.Generator, val: tuple[np.ndarray, list[list[int]]] | None = None,
+               log: list | None = None) -> ClipCap:
+    """AdamW with linear warmup/decay, bucketed batches, early stopping; ``inputs()`` gives this epoch's
+    transformed inputs ``(n, d)`` (called once per epoch: fresh noise). Leaves ``model`` at its best epoch."""
+    lengths = np.array([len(i) for i in ids])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
+    sched = _schedule(opt, cfg.warmup_steps, steps_per_epoch * cfg.num_epochs)
+    if val is not None:
+        val = (torch.as_tensor(val[0], dtype=torch.float32, device=cfg.device), val[1])
     best, best_state, bad = math.inf, None, 0
     for epoch in range(cfg.num_epochs):
         model.train()
-        x = torch.as_tensor(transform.transform(train_emb), dtype=torch.float32, device=cfg.device)  # [n, d]
+        x = torch.as_tensor(inputs(), dtype=torch.float32, device=cfg.device)  # [n, d]
         tot = 0.0
         for idx in bucket_batches(lengths, cfg.batch_size, rng):
-            tokens, mask = collate(ids, idx, tok.pad_id)
+            tokens, mask = collate(ids, idx, pad_id)
             loss = model.loss(x[idx], tokens.to(cfg.device), mask.to(cfg.device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -138,7 +149,7 @@ def fit_captioner(train_emb: np.ndarray, train_captions: Sequence[str], transfor
             sched.step()
             tot += loss.item() * len(idx)
         train_loss = tot / len(ids)
-        val_loss = text_loss(model, val[0], val[1], tok.pad_id, 256) if val else train_loss
+        val_loss = text_loss(model, val[0], val[1], pad_id, 256) if val else train_loss
         if log is not None:
             log.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         if val_loss < best - 1e-4:
@@ -148,4 +159,27 @@ def fit_captioner(train_emb: np.ndarray, train_captions: Sequence[str], transfor
             if bad >= cfg.patience:
                 break
     model.load_state_dict(best_state)
-    return Captioner(model, tok, transform)
+    return model.eval()
+
+
+def finetune_captioner(captioner: Captioner, emb: np.ndarray, captions: Sequence[str], cfg: TrainConfig,
+                       val_emb: np.ndarray | None = None, val_captions: Sequence[str] | None = None,
+                       modality: str = "target", log: list | None = None) -> Captioner:
+    """Fine-tune a trained captioner on paired ``emb`` (n, d) of ``modality`` (images: ``target``) and captions.
+
+    Inputs go through the captioner's own fitted transform as inference inputs of that modality (normalise,
+    collapse with that modality's mean; no noise), exactly as they are decoded at test time. Returns a new
+    captioner; the given one is not modified.
+    """
+    if len(emb) != len(captions) or len(captions) == 0:
+        raise ValueError(f"need as many captions as embeddings (> 0), got {len(captions)} and {len(emb)}")
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    tok, transform = captioner.tokenizer, captioner.transform
+    model = copy.deepcopy(captioner.model).to(cfg.device)
+    x = transform.transform(emb, modality=modality, train=False)
+    val = None
+    if val_emb is not None and val_captions is not None and len(val_captions):
+        val = (transform.transform(val_emb, modality=modality, train=False), encode_captions(tok, val_captions))
+    train_loop(model, lambda: x, encode_captions(tok, captions), tok.pad_id, cfg, rng, val, log)
+    return Captioner(model, tok, transform, dict(captioner.extra))
