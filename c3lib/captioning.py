@@ -61,6 +61,7 @@ class CaptionTask:
     encoder: dict | None = None  # image encoder spec saved with each captioner (for c3lib.evaluate)
     encoder_files: dict[str, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
     test_paths: list[Path] | None = None  # test image files (Flickr8k)
+    test_pixels: np.ndarray | None = None  # (t, H, W, 3) uint8 test images (world)
     info: dict = dataclasses.field(default_factory=dict)
 
     def describe(self) -> dict:
@@ -103,6 +104,7 @@ def world_task(space_preset: str, n_train: int, n_val: int, n_test: int, seed: i
         test_refs=[list(five) for five in test["captions"]],
         test_ids=[f"test-{i:05d}" for i in range(len(test["a"]))],
         attributes=[test["scenes"].attributes(i) for i in range(len(test["a"]))],
+        test_pixels=(test["a"].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8),
         encoder={"name": "world-image-tower", "dim": int(txt.shape[1]), "image_size": int(ccfg.image_size),
                  "weights": "image_tower.safetensors"},
         encoder_files={"image_tower.safetensors": {k: v.detach().cpu().numpy()
@@ -174,6 +176,32 @@ def build_task(name: str, space_preset: str, n_train: int, n_val: int, n_test: i
     if name == "flickr8k-coco":
         return flickr_task("coco", space_preset, n_train, n_val, n_test, seed, data_dir, progress=progress)
     raise ValueError(f"unknown captioning task {name!r}; valid: {', '.join(TASKS)}")
+
+
+def write_flickr_folder(task: CaptionTask, folder: str | Path, split: str = "test") -> Path:
+    """Write ``task``'s test images as a Flickr8k-format folder (``images/``, ``captions.tsv``) for the
+    evaluation command: world images as PNG files, Flickr8k photos as symbolic links to the originals."""
+    from PIL import Image
+
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    names = []
+    for i, ident in enumerate(task.test_ids):
+        if task.test_pixels is not None:
+            name = f"{ident}.png"
+            Image.fromarray(task.test_pixels[i]).save(folder / "images" / name)
+        elif task.test_paths is not None:
+            name = task.test_paths[i].name
+            link = folder / "images" / name
+            if not link.exists():
+                link.symlink_to(Path(task.test_paths[i]).resolve())
+        else:
+            raise ValueError(f"task {task.name!r} keeps neither test pixels nor test image paths")
+        names.append(name)
+    lines = ["image\tsplit\tcaption"] + [f"{n}\t{split}\t{c}" for n, refs in zip(names, task.test_refs)
+                                          for c in refs]
+    (folder / "captions.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
 
 
 # ---- world image tower for the evaluation command -------------------------------------------------------
@@ -324,12 +352,14 @@ def run_ablation(cfg: AblationConfig, progress: bool = True, root: Path | None =
 
     tcfg = cfg.train_config()
     space_preset = cfg.space_preset or cfg.preset
-    runs, examples, tasks = [], {}, {}
+    runs, examples, tasks, thumbs = [], {}, {}, {}
     bar = tqdm(total=len(cfg.tasks) * len(cfg.variants) * len(cfg.seeds), desc="captioners", disable=not progress)
     for name in cfg.tasks:
         task = build_task(name, space_preset, cfg.n_train_captions, cfg.n_val_captions, cfg.n_test_images,
                           cfg.seed, cfg.data_dir, progress=False)
         tasks[name] = {**task.describe(), "modality_gap": modality_gap(task)}
+        thumbs[name] = (list(task.test_pixels[:cfg.n_examples]) if task.test_pixels is not None
+                        else list(task.test_paths[:cfg.n_examples]))
         examples[name] = {"ids": task.test_ids[:cfg.n_examples], "references": task.test_refs[:cfg.n_examples],
                           "attributes": (task.attributes or [None] * cfg.n_examples)[:cfg.n_examples]}
         for variant in cfg.variants:
@@ -345,7 +375,7 @@ def run_ablation(cfg: AblationConfig, progress: bool = True, root: Path | None =
                     examples[name][variant] = preds[:cfg.n_examples]
                 bar.update()
     bar.close()
-    return {"runs": runs, "tasks": tasks, "examples": examples}
+    return {"runs": runs, "tasks": tasks, "examples": examples, "thumbs": thumbs}
 
 
 def summarise(runs: list[dict], keys: Sequence[str] = METRICS + ("attr_precision", "attr_recall")) -> list[dict]:

@@ -108,4 +108,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module's main, not this __main__ copy: encoders registered by other modules
+    # (e.g. c3lib.captioning's world image tower) land in c3lib.evaluate.ENCODERS.
+    from c3lib.evaluate import main as _main
+    _main()
