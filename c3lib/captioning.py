@@ -63,6 +63,12 @@ class CaptionTask:
     test_paths: list[Path] | None = None  # test image files (Flickr8k)
     test_pixels: np.ndarray | None = None  # (t, H, W, 3) uint8 test images (world)
     info: dict = dataclasses.field(default_factory=dict)
+    preset: str = "default"  # preset of the space; runs of other presets than default are kept apart
+
+    @property
+    def run_name(self) -> str:
+        """Folder name under ``runs/06_captioning/``: the task, suffixed by the preset unless default."""
+        return self.name if self.preset == "default" else f"{self.name}-{self.preset}"
 
     def describe(self) -> dict:
         return {"task": self.name, "dim": int(self.train_emb.shape[1]), "n_train_captions": len(self.train_caps),
@@ -169,13 +175,16 @@ def flickr_task(text_source: str, space_preset: str, n_train: int, n_val: int, n
 
 def build_task(name: str, space_preset: str, n_train: int, n_val: int, n_test: int, seed: int = 0,
                data_dir: str = "", progress: bool = True) -> CaptionTask:
+    """One of :data:`TASKS` on the chapter 05 space of preset ``space_preset`` (trained when missing)."""
     if name == "world":
-        return world_task(space_preset, n_train, n_val, n_test, seed, data_dir, progress=progress)
-    if name == "flickr8k":
-        return flickr_task("flickr8k", space_preset, n_train, n_val, n_test, seed, data_dir, progress=progress)
-    if name == "flickr8k-coco":
-        return flickr_task("coco", space_preset, n_train, n_val, n_test, seed, data_dir, progress=progress)
-    raise ValueError(f"unknown captioning task {name!r}; valid: {', '.join(TASKS)}")
+        task = world_task(space_preset, n_train, n_val, n_test, seed, data_dir, progress=progress)
+    elif name in ("flickr8k", "flickr8k-coco"):
+        task = flickr_task("flickr8k" if name == "flickr8k" else "coco", space_preset, n_train, n_val, n_test,
+                           seed, data_dir, progress=progress)
+    else:
+        raise ValueError(f"unknown captioning task {name!r}; valid: {', '.join(TASKS)}")
+    task.preset = space_preset
+    return task
 
 
 def write_flickr_folder(task: CaptionTask, folder: str | Path, split: str = "test") -> Path:
@@ -224,7 +233,8 @@ def world_image_encoder(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.
 
 # ---- train, save, load, score ---------------------------------------------------------------------------
 def run_path(task: str, variant: str, seed: int, root: Path | None = None) -> Path:
-    """``runs/06_captioning/<task>/<variant>/seed<k>/`` (what :mod:`c3lib.evaluate` loads)."""
+    """``runs/06_captioning/<task>/<variant>/seed<k>/`` (what :mod:`c3lib.evaluate` loads); ``task`` is a
+    :attr:`CaptionTask.run_name` (``world``, or ``world-smoke`` for the smoke preset)."""
     return (root or REPO_ROOT / "runs" / "06_captioning") / task / variant / f"seed{seed}"
 
 
@@ -251,7 +261,7 @@ def train_or_load(task: CaptionTask, variant: str, seed: int, tcfg, noise_std: f
 
     tcfg = dataclasses.replace(tcfg, seed=seed)
     key = train_key(task, variant, tcfg, noise_std)
-    folder = run_path(task.name, variant, seed, root)
+    folder = run_path(task.run_name, variant, seed, root)
     if save and (folder / "config.json").exists():
         try:
             cap = Captioner.load(folder)
@@ -369,7 +379,7 @@ def run_ablation(cfg: AblationConfig, progress: bool = True, root: Path | None =
                 m, preds = score(cap, task, cfg.meteor)
                 runs.append({"task": name, "variant": variant, "seed": seed, **m, "epochs": len(log),
                              "best_val_loss": min(r["val_loss"] for r in log),
-                             "run_dir": str(run_path(name, variant, seed, root).relative_to(
+                             "run_dir": str(run_path(task.run_name, variant, seed, root).relative_to(
                                  root.parent.parent if root else REPO_ROOT))})
                 if seed == cfg.seeds[0]:
                     examples[name][variant] = preds[:cfg.n_examples]
@@ -409,3 +419,46 @@ def claims(summary: list[dict], metric: str = "CIDEr") -> dict[str, dict[str, bo
             c["span-only worse than full corrupt"] = m["span-only"] < m["C2-corrupt"]
         out[task] = c
     return out
+
+
+def summary_table(summary: list[dict], variants: Sequence[str], paper: dict[str, Sequence[float]],
+                  extra: Sequence[str] = ()):
+    """A DataFrame of ours (mean ± std) per (space, variant), followed by the paper's rows."""
+    import pandas as pd
+
+    cols = list(METRICS) + list(extra)
+
+    def fmt(r, k):
+        v, s = r.get(k), r.get(f"{k} std")
+        if v is None:
+            return "unavailable"
+        return f"{v:.1f} ± {s:.1f}" if s is not None and r["n_seeds"] > 1 else f"{v:.1f}"
+
+    ours = [{"space": r["task"], "variant": r["variant"], **{k: fmt(r, k) for k in cols if k in r}} for r in summary]
+    theirs = [{"space": "paper (MS-COCO, CLIP + GPT-2)", "variant": v, **{m: f"{x:.1f}" for m, x in zip(METRICS, vals)}}
+              for v, vals in paper.items() if v in variants]
+    return pd.DataFrame(ours + theirs).fillna("")
+
+
+COLOURS = {"C1": "tab:gray", "C2-collapse": "tab:blue", "C2-corrupt": "tab:orange", "C3": "tab:green",
+           "span-only": "tab:purple"}
+
+
+def plot_metric(summary: list[dict], tasks: Sequence[str], variants: Sequence[str],
+                paper: dict[str, Sequence[float]], metric: str = "CIDEr"):
+    """Bars of ``metric`` per variant for each space (error bars: std over seeds) and the paper's."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(3.3 * (len(tasks) + 1), 3.4))
+    for ax, task in zip(axes, tasks):
+        rs = [r for r in summary if r["task"] == task]
+        ax.bar([r["variant"] for r in rs], [r[metric] for r in rs], yerr=[r.get(f"{metric} std", 0) for r in rs],
+               color=[COLOURS[r["variant"]] for r in rs], capsize=3)
+        ax.set(title=f"ours: {task}", ylabel=metric)
+        ax.tick_params(axis="x", rotation=45)
+    pv = [v for v in variants if v in paper]
+    axes[-1].bar(pv, [paper[v][METRICS.index(metric)] for v in pv], color=[COLOURS[v] for v in pv], alpha=0.6)
+    axes[-1].set(title="paper: MS-COCO", ylabel=metric)
+    axes[-1].tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    return fig

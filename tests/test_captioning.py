@@ -1,0 +1,128 @@
+"""Captioning tasks, saved/resumed decoder runs, the ablation summary and the evaluate round trip.
+
+A tiny world-like task is built by hand (random 8x8 images through a random world image tower, template
+captions), so these run without data in a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from c3lib import captioning
+from c3lib.captioning import CaptionTask, claims, run_path, summarise, train_or_load, write_flickr_folder
+from c3lib.encoders.towers import ImageTower
+from c3lib.evaluate import evaluate_run
+from c3lib.train_captioner import TrainConfig, finetune_captioner
+
+WORDS = ["red", "blue", "green", "small", "large"]
+SHAPES = ["circle", "square", "ring"]
+
+
+def _captions(rng, n):
+    return [f"a {WORDS[rng.integers(5)]} {SHAPES[rng.integers(3)]} ." for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def tiny_task():
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    tower = ImageTower(16)
+    pixels = rng.integers(0, 256, size=(12, 8, 8, 3), dtype=np.uint8)
+    with torch.no_grad():
+        img = tower(torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255).numpy().astype(np.float64)
+    caps = _captions(rng, 60)
+    text = rng.normal(size=(60, 16)) + 2.0  # a text cloud away from the images: a modality gap
+    return CaptionTask(
+        name="tiny", train_emb=text[:48], train_caps=caps[:48], val_emb=text[48:], val_caps=caps[48:],
+        image_emb=img, test_emb=img, test_refs=[[c] for c in _captions(rng, 12)],
+        test_ids=[f"img-{i:02d}" for i in range(12)], test_pixels=pixels,
+        encoder={"name": "world-image-tower", "dim": 16, "image_size": 8, "weights": "image_tower.safetensors"},
+        encoder_files={"image_tower.safetensors": {k: v.numpy() for k, v in tower.state_dict().items()}})
+
+
+TCFG = TrainConfig(n_layer=1, n_embd=32, n_head=2, num_epochs=3, batch_size=16, warmup_steps=2, lr=3e-3)
+
+
+def test_runs_are_saved_reused_and_retrained_when_settings_change(tiny_task, tmp_path, monkeypatch):
+    calls = []
+    import c3lib.train_captioner as tc
+
+    def counting(*a, **k):
+        calls.append(1)
+        return tc_fit(*a, **k)
+
+    tc_fit = tc.fit_captioner
+    monkeypatch.setattr(tc, "fit_captioner", counting)
+    cap1, log1 = train_or_load(tiny_task, "C3", 0, TCFG, 0.1, root=tmp_path)
+    folder = run_path("tiny", "C3", 0, tmp_path)
+    assert (folder / "config.json").exists() and (folder / "image_tower.safetensors").exists()
+    cap2, log2 = train_or_load(tiny_task, "C3", 0, TCFG, 0.1, root=tmp_path)  # same settings: loaded
+    assert len(calls) == 1 and log2 == log1
+    x = tiny_task.test_emb
+    assert cap1.caption_raw(x) == cap2.caption_raw(x)
+    train_or_load(tiny_task, "C3", 0, TCFG, 0.2, root=tmp_path)  # another noise level: retrained
+    assert len(calls) == 2
+
+
+def test_evaluate_command_matches_the_chapter_score(tiny_task, tmp_path):
+    cap, _ = train_or_load(tiny_task, "C3", 1, TCFG, 0.1, root=tmp_path)
+    chapter, preds = captioning.score(cap, tiny_task, meteor=False)
+    folder = write_flickr_folder(tiny_task, tmp_path / "fresh")
+    assert len((folder / "captions.tsv").read_text().splitlines()) == 1 + 12
+    ev = evaluate_run(run_path("tiny", "C3", 1, tmp_path), folder, "test", meteor=False)
+    assert ev["n_images"] == 12
+    assert [e["caption"] for e in ev["examples"]] == preds[:10]
+    for k, v in ev["metrics"].items():
+        assert (v is None and chapter[k] is None) or abs(v - chapter[k]) < 1e-6, k
+
+
+def test_summary_mean_std_and_claims():
+    runs = [{"task": "t", "variant": v, "seed": s, "CIDEr": c, "SPICE": None}
+            for v, cs in {"C1": (10, 12), "C2-collapse": (14, 16), "C2-corrupt": (9, 9), "C3": (20, 22)}.items()
+            for s, c in enumerate(cs)]
+    summ = summarise(runs, keys=("CIDEr", "SPICE"))
+    c3 = next(r for r in summ if r["variant"] == "C3")
+    assert c3["CIDEr"] == 21 and c3["CIDEr std"] == 1 and c3["SPICE"] is None and c3["n_seeds"] == 2
+    verdict = claims(summ)["t"]
+    assert verdict == {"C3 best": True, "collapse helps (C2-collapse > C1)": True,
+                       "corrupt helps (C2-corrupt > C1)": False}
+
+
+def test_finetune_on_images_lowers_their_loss_and_checks_inputs(tiny_task):
+    from c3lib.train_captioner import encode_captions, text_loss
+    cap, _ = train_or_load(tiny_task, "C3", 0, TCFG, 0.1, save=False)
+    caps = [r[0] for r in tiny_task.test_refs]
+    x = torch.as_tensor(cap.transform.transform(tiny_task.test_emb, "target", train=False), dtype=torch.float32)
+    ids = encode_captions(cap.tokenizer, caps)
+    before = text_loss(cap.model, x, ids, cap.tokenizer.pad_id, 64)
+    tuned = finetune_captioner(cap, tiny_task.test_emb, caps, TrainConfig(num_epochs=8, batch_size=4, lr=3e-3,
+                                                                         warmup_steps=1, patience=8))
+    assert text_loss(tuned.model, x, ids, cap.tokenizer.pad_id, 64) < before - 0.1
+    assert text_loss(cap.model, x, ids, cap.tokenizer.pad_id, 64) == pytest.approx(before)  # original untouched
+    with pytest.raises(ValueError, match="fitted on dim 16"):
+        finetune_captioner(cap, np.ones((3, 5)), caps[:3], TCFG)
+    with pytest.raises(ValueError, match="NaN"):
+        finetune_captioner(cap, np.full((3, 16), np.nan), caps[:3], TCFG)
+    with pytest.raises(ValueError, match="as many captions"):
+        finetune_captioner(cap, tiny_task.test_emb, [], TCFG)
+
+
+def test_bad_task_requests():
+    with pytest.raises(ValueError, match="unknown captioning task 'nope'"):
+        captioning.build_task("nope", "smoke", 10, 2, 2)
+    with pytest.raises(ValueError, match="only 5 exist"):
+        captioning._split_texts(np.zeros((5, 2)), ["a"] * 5, 4, 2, 0)
+    with pytest.raises(ValueError, match="text_source"):
+        captioning.flickr_task("imagenet", "smoke", 10, 2, 2)
+
+
+def test_saved_run_is_plain_json_and_safetensors(tiny_task, tmp_path):
+    train_or_load(tiny_task, "C1", 0, TCFG, 0.1, root=tmp_path)
+    folder = run_path("tiny", "C1", 0, tmp_path)
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["extra"]["variant"] == "C1" and cfg["extra"]["encoder"]["name"] == "world-image-tower"
+    assert not list(folder.glob("*.pt")) and not list(folder.glob("*.tmp*"))
