@@ -5,7 +5,8 @@ put in front of the caption's token embeddings; the loss is next-token cross-ent
 ``default``: a small GPT-2 config with random init and a word-level tokenizer (offline);
 ``paper``: GPT-2 124M (``lm="gpt2"``, downloaded at run time) with its tokenizer.
 
-Decoding: greedy as the official code (stop at ``.``, end-of-sentence or 67 tokens) or beam search.
+Decoding: greedy as the official code (stop at ``.``, end-of-sentence or 67 tokens) or beam search; the
+unknown-word and padding tokens of the word-level tokenizer are never emitted.
 
 Guard (``check_inputs``): a fitted captioner refuses inputs whose dim differs from training, NaN, and
 inputs that were not passed through its C3 transform. Heuristic for the last: transformed rows are unit
@@ -183,9 +184,15 @@ def _stop_ids(tok: CaptionTokenizer) -> set[int]:
     return {i for i in (tok.eos_id, tok.period_id) if i is not None}
 
 
+def _banned_ids(tok: CaptionTokenizer) -> list[int]:
+    """Ids never emitted: unknown-word and padding tokens (a caption of '<unk>'s says nothing)."""
+    return sorted({i for i in (getattr(tok, "unk_id", None), tok.pad_id) if i is not None and i != tok.eos_id})
+
+
 def greedy(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, max_tokens: int) -> list[list[int]]:
     """Batched greedy decoding (B, d) -> token lists, each cut after its first ``.``/EOS (kept: ``.``)."""
     stops = _stop_ids(tok)
+    banned = _banned_ids(tok)
     x = model.prefix(emb)  # [B, P, d_lm]
     ids = torch.empty(len(emb), 0, dtype=torch.long, device=emb.device)
     done = torch.zeros(len(emb), dtype=torch.bool, device=emb.device)
@@ -194,7 +201,9 @@ def greedy(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, max_tokens:
     for _ in range(max_tokens):
         out = model.lm(inputs_embeds=step_in, past_key_values=past, use_cache=True)
         past = out.past_key_values
-        nxt = out.logits[:, -1].argmax(-1)  # [B]
+        logits = out.logits[:, -1]  # [B, V]
+        logits[:, banned] = -torch.inf
+        nxt = logits.argmax(-1)  # [B]
         ids = torch.cat([ids, nxt[:, None]], dim=1)
         done |= torch.isin(nxt, torch.tensor(sorted(stops), device=emb.device))
         if done.all():
@@ -210,6 +219,7 @@ def greedy(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, max_tokens:
 def beam(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, beam_size: int, max_tokens: int) -> list[int]:
     """Beam search for one embedding (d,): keeps ``beam_size`` hypotheses by summed log-prob / length."""
     stops = _stop_ids(tok)
+    banned = _banned_ids(tok)
     prefix = model.prefix(emb[None])  # [1, P, d_lm]
     beams: list[tuple[float, list[int]]] = [(0.0, [])]
     finished: list[tuple[float, list[int]]] = []
@@ -218,7 +228,9 @@ def beam(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, beam_size: in
         for score, seq in beams:
             t = torch.tensor([seq], dtype=torch.long, device=emb.device)
             x = torch.cat([prefix, model.lm.transformer.wte(t)], dim=1)
-            logp = model.lm(inputs_embeds=x).logits[0, -1].log_softmax(-1)
+            logits = model.lm(inputs_embeds=x).logits[0, -1]
+            logits[banned] = -torch.inf
+            logp = logits.log_softmax(-1)
             top = logp.topk(beam_size)
             cand += [(score + v, seq + [i]) for v, i in zip(top.values.tolist(), top.indices.tolist())]
         cand.sort(key=lambda c: -c[0])

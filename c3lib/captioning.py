@@ -319,7 +319,8 @@ class AblationConfig(ChapterConfig):
     variants: tuple[str, ...] = ("C1", "C2-collapse", "C2-corrupt", "C3")
     seeds: tuple[int, ...] = (0, 1, 2)  # decoder seeds (the space is chapter 05's, seed `seed`)
     space_preset: str = ""  # chapter 05 preset of the spaces; "" = this preset
-    n_train_captions: int = 4000  # decoder training captions (text only)
+    n_train_captions: int = 3000  # decoder training captions (text only), Flickr8k spaces
+    world_train_captions: int = 2000  # the same on the world (short template captions: fewer suffice)
     n_val_captions: int = 500  # held-out captions for early stopping
     n_test_images: int = 500  # test images (world test split; Flickr8k val)
     noise_std: float = math.sqrt(0.016)  # corrupt: N(0, 0.016 I), the official code's variance
@@ -335,12 +336,16 @@ class AblationConfig(ChapterConfig):
     n_examples: int = 6  # qualitative examples per variant
 
     PRESETS = {
-        "smoke": {"tasks": ("world",), "seeds": (0,), "n_train_captions": 400, "n_val_captions": 64,
+        "smoke": {"tasks": ("world",), "seeds": (0,), "world_train_captions": 400, "n_val_captions": 64,
                   "n_test_images": 32, "n_layer": 1, "n_embd": 64, "num_epochs": 2, "meteor": False},
         "default": {},
-        "paper": {"n_train_captions": 20000, "n_val_captions": 2000, "n_test_images": 974, "lm": "gpt2",
+        "paper": {"n_train_captions": 20000, "world_train_captions": 20000, "n_val_captions": 2000,
+                  "n_test_images": 974, "lm": "gpt2",
                   "lr": 2e-5, "batch_size": 40, "num_epochs": 10, "warmup_steps": 5000},
     }
+
+    def train_captions(self, task: str) -> int:
+        return self.world_train_captions if task == "world" else self.n_train_captions
 
     def train_config(self):
         from c3lib.train_captioner import TrainConfig
@@ -357,16 +362,22 @@ def modality_gap(task: CaptionTask) -> float:
 
 
 def run_ablation(cfg: AblationConfig, progress: bool = True, root: Path | None = None) -> dict[str, Any]:
-    """Every (task, variant, seed): train (or load) a captioner on text, caption the test images, score."""
+    """Every (task, variant, seed): train (or load) a captioner on text, caption the test images, score.
+
+    Returns JSON-able ``runs`` (one dict per decoder), ``tasks`` (descriptions), ``examples`` (seed-0
+    captions of the first test images), and, not for saving, ``thumbs`` (those images) and
+    ``task_objects`` (the :class:`CaptionTask` of each space, for further experiments).
+    """
     from tqdm.auto import tqdm
 
     tcfg = cfg.train_config()
     space_preset = cfg.space_preset or cfg.preset
-    runs, examples, tasks, thumbs = [], {}, {}, {}
+    runs, examples, tasks, thumbs, built = [], {}, {}, {}, {}
     bar = tqdm(total=len(cfg.tasks) * len(cfg.variants) * len(cfg.seeds), desc="captioners", disable=not progress)
     for name in cfg.tasks:
-        task = build_task(name, space_preset, cfg.n_train_captions, cfg.n_val_captions, cfg.n_test_images,
+        task = build_task(name, space_preset, cfg.train_captions(name), cfg.n_val_captions, cfg.n_test_images,
                           cfg.seed, cfg.data_dir, progress=False)
+        built[name] = task
         tasks[name] = {**task.describe(), "modality_gap": modality_gap(task)}
         thumbs[name] = (list(task.test_pixels[:cfg.n_examples]) if task.test_pixels is not None
                         else list(task.test_paths[:cfg.n_examples]))
@@ -385,7 +396,7 @@ def run_ablation(cfg: AblationConfig, progress: bool = True, root: Path | None =
                     examples[name][variant] = preds[:cfg.n_examples]
                 bar.update()
     bar.close()
-    return {"runs": runs, "tasks": tasks, "examples": examples, "thumbs": thumbs}
+    return {"runs": runs, "tasks": tasks, "examples": examples, "thumbs": thumbs, "task_objects": built}
 
 
 def summarise(runs: list[dict], keys: Sequence[str] = METRICS + ("attr_precision", "attr_recall")) -> list[dict]:

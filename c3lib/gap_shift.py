@@ -84,14 +84,15 @@ class GapShiftConfig(ChapterConfig):
     lm: str = "small"  # small (random-init GPT-2 config) | gpt2 (124M, downloads: paper only)
     n_layer: int = 2  # decoder depth (small lm)
     n_embd: int = 128  # decoder width (small lm)
-    lr: float = 1e-3  # AdamW learning rate
+    lr: float = 3e-3  # AdamW learning rate
+    min_word_freq: int = 5  # rarer training words decode as <unk> (word-level tokenizer)
     batch_size: int = 64  # training batch
     num_epochs: int = 10  # max epochs (early stopping on validation text loss)
     meteor: bool = True  # METEOR runs Java (~2 s per call)
 
     PRESETS = {
         "smoke": {"source": "synthetic", "n_train": 400, "n_test": 60, "num_epochs": 12, "n_layer": 1,
-                  "n_embd": 64, "lr": 3e-3, "meteor": False},
+                  "n_embd": 64, "min_word_freq": 1, "meteor": False},
         "default": {"n_train": 2000, "n_test": 200, "num_epochs": 8},  # ~15 min at 8000/500/10 here
         "paper": {"source": "coco", "n_train": 40000, "n_test": 1000, "lm": "gpt2", "lr": 2e-5,
                   "batch_size": 40, "num_epochs": 10},
@@ -129,7 +130,7 @@ def run(cfg: GapShiftConfig) -> dict:
     texts = load_texts(cfg)
     (tr_caps, tr_emb), (va_caps, va_emb), (te_caps, te_emb) = texts["train"], texts["val"], texts["test"]
     tcfg = TrainConfig(lm=cfg.lm, n_layer=cfg.n_layer, n_embd=cfg.n_embd, lr=cfg.lr, batch_size=cfg.batch_size,
-                       num_epochs=cfg.num_epochs, seed=cfg.seed)
+                       num_epochs=cfg.num_epochs, seed=cfg.seed, min_word_freq=cfg.min_word_freq)
     log: list = []
     cap = fit_captioner(tr_emb, tr_caps, C3Transform.variant("C1"), tcfg, va_emb, va_caps, log=log)
     x_train = tr_emb / np.linalg.norm(tr_emb, axis=1, keepdims=True)

@@ -65,18 +65,31 @@ def caption_metrics(predictions: Sequence[str], references: Sequence[Sequence[st
     for k, b in enumerate(bleu, start=1):
         out[f"BLEU-{k}"] = 100.0 * b
     if meteor:
-        from pycocoevalcap.meteor.meteor import Meteor
-        m = Meteor()
-        try:
-            out["METEOR"] = 100.0 * m.compute_score(gts, res)[0]
-        finally:
-            if hasattr(m, "close"):
-                m.close()
+        out["METEOR"] = 100.0 * _meteor_score(gts, res)
     out["ROUGE-L"] = 100.0 * Rouge().compute_score(gts, res)[0]
     out["ROUGE-1"] = rouge1(predictions, references)
     out["CIDEr"] = 100.0 * Cider().compute_score(gts, res)[0]
     out["SPICE"] = None  # needs Stanford CoreNLP (a download): unavailable offline
     return out
+
+
+_METEOR = None  # one Java METEOR process per Python process: starting it costs ~12 s, a scoring call ~0.5 s
+
+
+def _meteor_score(gts: dict, res: dict) -> float:
+    """METEOR through a shared pycocoevalcap scorer, restarted if its Java process died or a call failed."""
+    global _METEOR
+    if _METEOR is None or _METEOR.meteor_p.poll() is not None:
+        from pycocoevalcap.meteor.meteor import Meteor
+        _METEOR = Meteor()
+    try:
+        return _METEOR.compute_score(gts, res)[0]
+    except Exception:
+        broken, _METEOR = _METEOR, None
+        broken.meteor_p.kill()  # its lock may still be held: release it so the scorer can be collected
+        if broken.lock.locked():
+            broken.lock.release()
+        raise
 
 
 SPICE_NOTE = "SPICE unavailable: pycocoevalcap downloads Stanford CoreNLP for it and this machine is offline"

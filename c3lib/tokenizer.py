@@ -27,6 +27,7 @@ class CaptionTokenizer:
             self.pad_id = backend.token_to_id("[PAD]")
             self.eos_id = backend.token_to_id("[EOS]")
             self.period_id = backend.token_to_id(".")
+            self.unk_id = backend.token_to_id("[UNK]")
         else:
             self.vocab_size = len(backend)
             if self.vocab_size < 1000:
@@ -34,6 +35,7 @@ class CaptionTokenizer:
                                    "without its files? Set HF_HUB_OFFLINE=0 with network for the paper preset")
             self.eos_id = backend.eos_token_id
             self.pad_id = self.eos_id
+            self.unk_id = None
             self.period_id = backend.convert_tokens_to_ids(".")
 
     @classmethod
