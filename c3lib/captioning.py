@@ -32,7 +32,7 @@ from c3lib.metrics import caption_metrics
 from c3lib.results import REPO_ROOT
 
 METRICS = ("BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")
-TASKS = ("world", "flickr8k", "flickr8k-coco")
+TASKS = ("world", "flickr8k", "flickr8k-coco", "coco-clip")  # coco-clip: the paper's own setting (paper preset)
 # Paper Table 2 / Table 7 (MS-COCO, CLIP ViT-B/32 + GPT-2), in METRICS order.
 PAPER_TABLE2 = {
     "C1": (28.1, 2.4, 12.2, 25.4, 13.0, 6.8),
@@ -77,7 +77,10 @@ class CaptionTask:
 
 
 def _split_texts(emb: np.ndarray, caps: Sequence[str], n_train: int, n_val: int, seed: int):
-    if n_train + n_val > len(caps):
+    """Seeded disjoint training and validation captions; ``n_train <= 0`` takes every caption not in validation."""
+    if n_train <= 0:
+        n_train = len(caps) - n_val
+    if n_train + n_val > len(caps) or n_train <= 0:
         raise ValueError(f"asked for {n_train} training + {n_val} validation captions but only {len(caps)} exist; "
                          f"lower n_train_captions")
     order = np.random.default_rng(seed).permutation(len(caps))
@@ -173,11 +176,73 @@ def flickr_task(text_source: str, space_preset: str, n_train: int, n_val: int, n
               "space_recall": space["trained"]["recall"], "space_gap": space["trained"]["gap"]})
 
 
+def coco_clip_task(n_train: int, n_val: int, n_test: int, seed: int = 0, data_dir: str = "",
+                   n_unpaired: int = 5000, progress: bool = True) -> CaptionTask:
+    """The paper's setting: CLIP ViT-B/32 ``openai`` (a checked download), decoder text = MS-COCO Karpathy
+    train + restval captions, unpaired image mean from ``n_unpaired`` seeded train images, test = Karpathy
+    test images. Needs ``<data_dir>/coco-karpathy/`` (:func:`c3lib.data.load_coco_karpathy`); runs on a GPU
+    when one is present. Embeddings are cached, keyed by the exact files and captions."""
+    import hashlib
+
+    import torch
+
+    from c3lib.data import KARPATHY_TRAIN, load_coco_karpathy, resolve_data_dir
+    from c3lib.encoders.openclip import encode_images, encode_texts, load_openclip
+
+    root = resolve_data_dir(data_dir, required=True)
+    train = load_coco_karpathy(root, KARPATHY_TRAIN)  # checked before any download
+    test = load_coco_karpathy(root, ("test",), limit=n_test)
+    caps = [c for five in train.captions for c in five]
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.permutation(len(caps))[:(n_train + n_val) if n_train > 0 else len(caps)])
+    caps = [caps[i] for i in pick]
+    unpaired = [train.image_paths[i] for i in np.sort(rng.permutation(len(train.image_paths))[:n_unpaired])]
+    clip = None
+
+    def model():
+        nonlocal clip
+        if clip is None:
+            clip = load_openclip("ViT-B-32", "openai", allow_download=True)
+            clip.model.to("cuda" if torch.cuda.is_available() else "cpu")
+        return clip
+
+    def sig(items) -> str:
+        return hashlib.sha256("\n".join(map(str, items)).encode()).hexdigest()
+
+    base = {"model": "ViT-B-32", "weights": "openai", "data": "coco-karpathy"}
+    txt = cached("coco-clip-text", {**base, "captions": sig(caps)},
+                 lambda: encode_texts(model(), caps, 256, progress=progress))
+    img = cached("coco-clip-images", {**base, "images": sig(p.relative_to(root) for p in unpaired)},
+                 lambda: encode_images(model(), unpaired, 256, progress=progress))
+    tst = cached("coco-clip-images", {**base, "images": sig(p.relative_to(root) for p in test.image_paths)},
+                 lambda: encode_images(model(), test.image_paths, 256, progress=progress))
+    tr_e, tr_c, va_e, va_c = _split_texts(txt, caps, n_train, n_val, seed)
+    return CaptionTask(
+        name="coco-clip", train_emb=tr_e, train_caps=tr_c, val_emb=va_e, val_caps=va_c, image_emb=img,
+        test_emb=tst, test_refs=[list(c) for c in test.captions], test_ids=[p.name for p in test.image_paths],
+        test_paths=list(test.image_paths), encoder={"name": "openclip", "model": "ViT-B-32", "weights": "openai"},
+        info={"space": "CLIP ViT-B/32 openai (the paper's)", "text_source": "MS-COCO Karpathy train+restval",
+              "test_images": "MS-COCO Karpathy test"})
+
+
+@register_encoder("openclip")
+def _openclip_encoder(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarray:
+    import torch
+
+    from c3lib.encoders.openclip import encode_images, load_openclip
+
+    clip = load_openclip(spec["model"], spec["weights"], allow_download=True)
+    clip.model.to("cuda" if torch.cuda.is_available() else "cpu")
+    return encode_images(clip, list(paths), 256, progress=False).astype(np.float64)
+
+
 def build_task(name: str, space_preset: str, n_train: int, n_val: int, n_test: int, seed: int = 0,
                data_dir: str = "", progress: bool = True) -> CaptionTask:
     """One of :data:`TASKS` on the chapter 05 space of preset ``space_preset`` (trained when missing)."""
     if name == "world":
         task = world_task(space_preset, n_train, n_val, n_test, seed, data_dir, progress=progress)
+    elif name == "coco-clip":
+        task = coco_clip_task(n_train, n_val, n_test, seed, data_dir, progress=progress)
     elif name in ("flickr8k", "flickr8k-coco"):
         task = flickr_task("flickr8k" if name == "flickr8k" else "coco", space_preset, n_train, n_val, n_test,
                            seed, data_dir, progress=progress)
@@ -315,11 +380,11 @@ from c3lib.config import ChapterConfig  # noqa: E402
 
 @dataclasses.dataclass(frozen=True)
 class AblationConfig(ChapterConfig):
-    tasks: tuple[str, ...] = TASKS  # world | flickr8k | flickr8k-coco
+    tasks: tuple[str, ...] = TASKS[:3]  # world | flickr8k | flickr8k-coco | coco-clip (paper: needs COCO images)
     variants: tuple[str, ...] = ("C1", "C2-collapse", "C2-corrupt", "C3")
     seeds: tuple[int, ...] = (0, 1, 2)  # decoder seeds (the space is chapter 05's, seed `seed`)
     space_preset: str = ""  # chapter 05 preset of the spaces; "" = this preset
-    n_train_captions: int = 3000  # decoder training captions (text only), Flickr8k spaces
+    n_train_captions: int = 3000  # decoder training captions (text only), Flickr8k / COCO; 0: all of them
     world_train_captions: int = 2000  # the same on the world (short template captions: fewer suffice)
     n_val_captions: int = 500  # held-out captions for early stopping
     n_test_images: int = 500  # test images (world test split; Flickr8k val)
@@ -339,8 +404,8 @@ class AblationConfig(ChapterConfig):
         "smoke": {"tasks": ("world",), "seeds": (0,), "world_train_captions": 400, "n_val_captions": 64,
                   "n_test_images": 32, "n_layer": 1, "n_embd": 64, "num_epochs": 2, "meteor": False},
         "default": {},
-        "paper": {"n_train_captions": 20000, "world_train_captions": 20000, "n_val_captions": 2000,
-                  "n_test_images": 974, "lm": "gpt2",
+        "paper": {"tasks": ("coco-clip", "world", "flickr8k", "flickr8k-coco"), "n_train_captions": 0,
+                  "world_train_captions": 20000, "n_val_captions": 2000, "n_test_images": 5000, "lm": "gpt2",
                   "lr": 2e-5, "batch_size": 40, "num_epochs": 10, "warmup_steps": 5000},
     }
 
