@@ -108,3 +108,55 @@ def test_lower_tau_leaves_more_alignment_noise():
     assert all(r["reached"] for r in out)
     assert out[0]["noise"] > out[1]["noise"] and out[0]["steps"] < out[1]["steps"]
     assert all(math.isfinite(r["margin_mean"]) for r in out)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_checkpoint_resume_is_bit_identical(tmp_path):
+    space = sim.synthetic_pairs(24, 64, 4, 20, seed=5, dtype=torch.float64)
+    args = dict(num_steps=90, lr=0.1, tau=0.07, log_every=10, progress=False)
+    x_ref, y_ref, trace_ref = sim.optimise(space, **args)
+
+    def interrupt(step):
+        if step == 47:
+            raise _Interrupt
+
+    folder = tmp_path / "run"
+    with pytest.raises(_Interrupt):
+        sim.optimise(space, **args, checkpoint_dir=folder, checkpoint_every=20, on_step=interrupt)
+    saved = torch.load(folder / "state.pt", weights_only=True)
+    assert saved["next_step"] == 40 and not saved["finished"]  # the last checkpoint before the interruption
+    seen = []
+    x, y, trace = sim.optimise(space, **args, checkpoint_dir=folder, checkpoint_every=20, on_step=seen.append)
+    assert seen[0] == 40  # it resumed, it did not start over
+    assert torch.equal(x, x_ref) and torch.equal(y, y_ref)  # bit for bit
+    assert trace.as_dict() == trace_ref.as_dict()
+    again = []
+    x2, _, trace2 = sim.optimise(space, **args, checkpoint_dir=folder, checkpoint_every=20, on_step=again.append)
+    assert again == [] and torch.equal(x2, x_ref) and trace2.as_dict() == trace_ref.as_dict()  # finished: reused
+
+
+def test_checkpoint_of_other_settings_is_not_reused(tmp_path):
+    space = sim.synthetic_pairs(16, 48, 4, 12, seed=1, dtype=torch.float64)
+    folder = tmp_path / "run"
+    sim.optimise(space, 30, lr=0.1, log_every=10, progress=False, checkpoint_dir=folder, checkpoint_every=10)
+    seen = []
+    x, _, _ = sim.optimise(space, 30, lr=0.05, log_every=10, progress=False, checkpoint_dir=folder,
+                           checkpoint_every=10, on_step=seen.append)
+    x_ref, _, _ = sim.optimise(space, 30, lr=0.05, log_every=10, progress=False)
+    assert seen[0] == 0 and torch.equal(x, x_ref)
+
+
+def test_ineffective_gap_moves_only_by_the_sphere_renormalisation():
+    space = sim.synthetic_pairs(48, 128, 6, 40, seed=2, dtype=torch.float64)
+    x, y, trace = sim.optimise(space, 600, lr=0.1, tau=0.07, log_every=100, progress=False)
+    assert trace.gap_ineffective[-1] < 0.8 * trace.gap_ineffective[0]  # the ineffective gap does shrink...
+    assert trace.raw_ineffective_change[-1] > 1e-3  # ...and the raw coordinates do move,
+    assert max(trace.row_norm_max) < 1.01  # not because rows grow,
+    for got, want in zip(trace.gap_ineffective, trace.gap_ineffective_predicted):  # but as the sphere predicts
+        assert got == pytest.approx(want, rel=0.02)
+    assert trace.gap_ineffective_predicted[0] == pytest.approx(trace.gap_ineffective[0], abs=1e-12)
+    assert min(trace.gap_cos_init) > 0.999  # the gap vector keeps its direction
+    assert max(trace.grad_gap_ineffective[1:]) < 1e-3 * trace.grad_ineffective_normalised[0]
