@@ -206,6 +206,28 @@ def sphere_prediction(x, y, space: SyntheticSpace) -> float:
     return float((out[0] - out[1]).norm())
 
 
+def ineffective_decomposition(x, y, space: SyntheticSpace) -> dict:
+    """Account for the ineffective gap of raw ``x``, ``y`` (n, d) row by row.
+
+    Each normalised row's ineffective block ``v_i`` is split into its part along the row's own initial
+    direction ``u_i`` and the rest, its *tilt* (towards the other modality's constant, Lemma 1's dropped term).
+    Returns the measured gap; ``sphere`` (:func:`sphere_prediction`); ``own_direction``, the gap of the parts
+    along ``u_i`` (sphere plus the second-order shortening by the tilt); ``mean_tilt``, the norm of the tilts'
+    mean difference (what is left); and ``tilt_rms`` per modality, the size of one row's tilt.
+    """
+    ineff = space.ineffective
+    along, tilt, rms = [], [], []
+    for now, start in ((x, space.img_emb), (y, space.txt_emb)):
+        v = (now / now.norm(dim=1, keepdim=True))[:, ineff]  # [n, k]
+        u = start[:, ineff] / start[:, ineff].norm(dim=1, keepdim=True)
+        a = (v * u).sum(1, keepdim=True) * u
+        along.append(a.mean(0)); tilt.append((v - a).mean(0)); rms.append(float((v - a).norm(dim=1).pow(2).mean().sqrt()))
+    xn, yn = x / x.norm(dim=1, keepdim=True), y / y.norm(dim=1, keepdim=True)
+    return {"measured": float((xn[:, ineff].mean(0) - yn[:, ineff].mean(0)).norm()),
+            "sphere": sphere_prediction(x, y, space), "own_direction": float((along[0] - along[1]).norm()),
+            "mean_tilt": float((tilt[0] - tilt[1]).norm()), "tilt_rms_img": rms[0], "tilt_rms_txt": rms[1]}
+
+
 def _record(trace: Trace, step: int, x, y, space: SyntheticSpace, grads, basis, gap0) -> None:
     import torch
 

@@ -159,4 +159,10 @@ def test_ineffective_gap_moves_only_by_the_sphere_renormalisation():
         assert got == pytest.approx(want, rel=0.02)
     assert trace.gap_ineffective_predicted[0] == pytest.approx(trace.gap_ineffective[0], abs=1e-12)
     assert min(trace.gap_cos_init) > 0.999  # the gap vector keeps its direction
+    dec = sim.ineffective_decomposition(x, y, space)
+    assert dec["measured"] == pytest.approx(trace.gap_ineffective[-1], abs=1e-12)
+    assert dec["sphere"] == pytest.approx(trace.gap_ineffective_predicted[-1], abs=1e-12)
+    # the rows tilt, but their tilts nearly cancel in the mean: what is left is far below one row's tilt
+    assert dec["mean_tilt"] < 0.05 * min(dec["tilt_rms_img"], dec["tilt_rms_txt"])
+    assert abs(dec["own_direction"] - dec["measured"]) <= abs(dec["sphere"] - dec["measured"])
     assert max(trace.grad_gap_ineffective[1:]) < 1e-3 * trace.grad_ineffective_normalised[0]
