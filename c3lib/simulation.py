@@ -173,6 +173,8 @@ class Trace:
     grad_gap_ineffective: list = field(default_factory=list)  # ||mean_i dL/dxn_i - mean_i dL/dyn_i||, ineff dims
     raw_ineffective_change: list = field(default_factory=list)  # max |raw ineffective coordinate - its init|
     row_norm_max: list = field(default_factory=list)  # largest raw row norm (rows start at 1)
+    gap_in_span: list = field(default_factory=list)  # :func:`gap_in_span`: the gap inside the rows' joint span
+    span_dim: list = field(default_factory=list)  # that span's dimension (99 % of the variance)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -204,6 +206,24 @@ def sphere_prediction(x, y, space: SyntheticSpace) -> float:
         direction = start[:, ineff] / start[:, ineff].norm(dim=1, keepdim=True)  # [n, k]
         out.append((share[:, None] * direction).mean(0))
     return float((out[0] - out[1]).norm())
+
+
+def gap_in_span(x, y, gamma: float = 0.99) -> tuple[float, int]:
+    """The part of the gap that lies where the embeddings vary: ``(norm, span_dim)``.
+
+    The span is the top principal directions of the centred normalised rows of both modalities together,
+    as many as carry ``gamma`` of the variance (Definition 1's effective dimension). Proposition 1's gap
+    c_perp is orthogonal to it; coordinate blocks fixed at init stop describing the spans once training
+    spreads the rows.
+    """
+    import torch
+
+    xn, yn = x / x.norm(dim=1, keepdim=True), y / y.norm(dim=1, keepdim=True)
+    centred = torch.cat([xn - xn.mean(0), yn - yn.mean(0)])  # [2n, d]
+    _, sv, vt = torch.linalg.svd(centred, full_matrices=False)
+    share = torch.cumsum(sv ** 2, 0) / (sv ** 2).sum()
+    k = int((share < gamma - 1e-12).sum()) + 1
+    return float((vt[:k] @ (xn.mean(0) - yn.mean(0))).norm()), k
 
 
 def ineffective_decomposition(x, y, space: SyntheticSpace) -> dict:
@@ -249,6 +269,9 @@ def _record(trace: Trace, step: int, x, y, space: SyntheticSpace, grads, basis, 
     trace.raw_ineffective_change.append(float(max((x - space.img_emb)[:, ineff].abs().max(),
                                                   (y - space.txt_emb)[:, ineff].abs().max())))
     trace.row_norm_max.append(float(max(x.norm(dim=1).max(), y.norm(dim=1).max())))
+    in_span, k = gap_in_span(x, y)
+    trace.gap_in_span.append(in_span)
+    trace.span_dim.append(k)
 
 
 def _load_checkpoint(folder, meta: dict):
@@ -303,7 +326,7 @@ def optimise(space: SyntheticSpace, num_steps: int, lr: float = 0.1, tau: float 
     trace, first = Trace(), 0
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     meta = {"num_steps": num_steps, "lr": lr, "tau": tau, "log_every": log_every, "stop_below": stop_below,
-            "start_sha256": _start_digest(space)}
+            "start_sha256": _start_digest(space), "trace_fields": sorted(Trace.__dataclass_fields__)}
     if folder is not None and (state := _load_checkpoint(folder, meta)) is not None:
         first, x, y, trace, finished = state
         if finished:

@@ -166,3 +166,25 @@ def test_ineffective_gap_moves_only_by_the_sphere_renormalisation():
     assert dec["mean_tilt"] < 0.05 * min(dec["tilt_rms_img"], dec["tilt_rms_txt"])
     assert abs(dec["own_direction"] - dec["measured"]) <= abs(dec["sphere"] - dec["measured"])
     assert max(trace.grad_gap_ineffective[1:]) < 1e-3 * trace.grad_ineffective_normalised[0]
+
+
+def test_gap_in_span_on_a_constructed_space():
+    torch.manual_seed(0)
+    y = torch.zeros(50, 12, dtype=torch.float64)
+    y[:, :3] = torch.randn(50, 3, dtype=torch.float64)
+    y = y / y.norm(dim=1, keepdim=True) * 0.6
+    x = y.clone()
+    x[:, 8], y[:, 9] = 0.8, 0.8  # each modality's constant, outside the 3-dim span: unit rows, gap along e8 - e9
+    norm, k = sim.gap_in_span(x, y)
+    assert k == 3 and norm < 1e-12
+    x, y = torch.randn(50, 12, dtype=torch.float64) + 0.5, torch.randn(50, 12, dtype=torch.float64)
+    gap = (x / x.norm(dim=1, keepdim=True)).mean(0) - (y / y.norm(dim=1, keepdim=True)).mean(0)
+    norm, k = sim.gap_in_span(x, y, gamma=1.0)  # full-rank rows: the whole gap lies in their span
+    assert k == 12 and norm == pytest.approx(float(gap.norm()), rel=1e-10)
+    assert sim.gap_in_span(x, y, gamma=0.5)[0] < norm
+
+
+def test_training_turns_the_gap_orthogonal_to_the_spans():
+    space = sim.synthetic_pairs(48, 128, 6, 40, seed=2, dtype=torch.float64)
+    _, _, trace = sim.optimise(space, 600, lr=0.1, tau=0.07, log_every=300, progress=False)
+    assert trace.gap_in_span[-1] / trace.gap[-1] < 0.5 * trace.gap_in_span[0] / trace.gap[0]
