@@ -2,7 +2,8 @@
 
 The data folder is a parameter (a notebook's ``data_dir``), else the environment variable ``C3_DATA``.
 Its layout is that of the project's shared data (see ``shared/data/README.md`` in the workplace, or the
-README of this repository): ``modality-gap-features/``, ``flickr8k/``, ``coco-caption-text/``.
+README of this repository): ``modality-gap-features/``, ``flickr8k/``, ``coco-caption-text/``; and, for the
+``paper`` preset only, ``coco-karpathy/`` (see :func:`load_coco_karpathy`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ HOW_TO_GET = {
                              "Figure_1_Modality_Gap of its public repository, saved as features_NAME.npy",
     "flickr8k": "Flickr8k photos in images/ and captions.tsv with header 'image<TAB>split<TAB>caption'",
     "coco-caption-text": "captions.txt, MS-COCO captions one per line",
+    "coco-karpathy": "Karpathy's split file dataset_coco.json (from the 'caption_datasets' archive of Karpathy's "
+                     "neuraltalk2 / deepvideo pages, also on Kaggle as 'karpathy-splits') and the MS-COCO 2014 images "
+                     "(cocodataset.org: train2014.zip, val2014.zip) unpacked as images/train2014/ and images/val2014/",
 }
 
 
@@ -108,3 +112,49 @@ def load_coco_captions(root: Path | None, limit: int | None = None) -> list[str]
     if not lines:
         raise ValueError(f"{path} holds no captions")
     return lines[:limit]
+
+
+KARPATHY_TRAIN = ("train", "restval")  # the convention of ClipCap and most captioning work: 113,287 images
+
+
+def load_coco_karpathy(root: Path | None, splits: tuple[str, ...] = KARPATHY_TRAIN, limit: int | None = None,
+                       folder: str = "coco-karpathy") -> CaptionedImages:
+    """MS-COCO images and captions of Karpathy's split, from a local copy laid out as::
+
+        {folder}/dataset_coco.json            Karpathy's file: {"images": [{"filepath": "train2014",
+                                              "filename": "COCO_train2014_....jpg", "split": "train",
+                                              "sentences": [{"raw": "A caption."}, ...]}, ...]}
+        {folder}/images/train2014/*.jpg       the MS-COCO 2014 images, as unpacked from cocodataset.org
+        {folder}/images/val2014/*.jpg
+
+    ``splits``: Karpathy's split names to keep (``train``, ``restval``, ``val``, ``test``); the default, train +
+    restval, is what "the Karpathy train split" means in ClipCap and most captioning work (113,287 images;
+    ``("train",)`` alone is 82,783). Images keep the file's order; ``limit`` keeps the first ``limit``.
+    """
+    import json
+
+    path = require(root, f"{folder}/dataset_coco.json")
+    valid = {"train", "restval", "val", "test"}
+    if not splits or set(splits) - valid:
+        raise ValueError(f"splits must be a non-empty subset of {sorted(valid)}, got {splits!r}")
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["images"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not Karpathy's dataset_coco.json (needs a top-level 'images' list): {err}") from err
+    keep = [e for e in entries if e.get("split") in splits][:limit]
+    if not keep:
+        raise ValueError(f"{path}: no images in split(s) {list(splits)}; its splits are "
+                         f"{sorted({e.get('split') for e in entries})}")
+    images = path.parent / "images"
+    paths, captions = [], []
+    for e in keep:
+        paths.append(images / e["filepath"] / e["filename"])
+        captions.append([c["raw"].strip() for c in e["sentences"] if c.get("raw", "").strip()])
+    absent = [p for p in paths if not p.exists()]
+    if absent:
+        raise DataNotFoundError(f"{len(absent)} of {len(paths)} image(s) listed in {path} are missing, e.g. "
+                                f"{absent[0]}; unpack the MS-COCO 2014 images (cocodataset.org: train2014.zip, "
+                                f"val2014.zip) into {images}/train2014/ and {images}/val2014/")
+    if any(not c for c in captions):
+        raise ValueError(f"{path}: some images have no caption")
+    return CaptionedImages(paths, captions)

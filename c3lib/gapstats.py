@@ -3,7 +3,9 @@
 Each space is a pair ``(img_emb, txt_emb)`` of shape ``(n, d)``; :func:`c3lib.geometry.gap_statistics`
 computes the statistics. Spaces: the precomputed features of "Mind the Gap" (pretrained and random-init
 CLIP, ConVIRT, VideoCLIP, CLASP), and our random-init open_clip ViT-B-32 on Flickr8k photos. Without a data
-folder (smoke only) a synthetic gap-plus-noise space stands in.
+folder (smoke only) a synthetic gap-plus-noise space stands in. At ``paper``: the paper's own space, CLIP
+ViT-B/32 ``openai`` weights over the MS-COCO Karpathy train split (train + restval, first caption of each
+image), from a local copy of the images (:func:`c3lib.data.load_coco_karpathy`), embeddings cached.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from . import geometry
 from .config import ChapterConfig
-from .data import load_flickr8k, load_pair_features, resolve_data_dir
+from .data import KARPATHY_TRAIN, load_coco_karpathy, load_flickr8k, load_pair_features, resolve_data_dir
 
 PAPER = {
     "space": "CLIP ViT-B/32 (openai), MS-COCO Karpathy train, groups of 100",
@@ -47,11 +49,14 @@ class GeometryStatsConfig(ChapterConfig):
     clip_model: str = "ViT-B-32"  # open_clip architecture at random init
     batch_size: int = 32  # encoder batch
     synthetic_n: int = 500  # smoke without data: pairs of the synthetic stand-in space
+    coco_karpathy: bool = False  # CLIP ViT-B/32 'openai' over <data_dir>/coco-karpathy/ (downloads the weights)
+    coco_splits: tuple[str, ...] = KARPATHY_TRAIN  # Karpathy splits to embed (train + restval = 113,287 images)
+    coco_pairs: int = 0  # first N images of those splits (0: all), one pair per image with its first caption
 
     PRESETS = {
         "smoke": {"spaces": ("clip", "videoclip"), "openclip_pairs": 16, "small_group_size": 8},
         "default": {},
-        "paper": {},
+        "paper": {"coco_karpathy": True, "batch_size": 256},
     }
 
 
@@ -89,6 +94,42 @@ def openclip_pairs(cfg: GeometryStatsConfig, root) -> tuple[np.ndarray, np.ndarr
     return x, y, src
 
 
+def coco_karpathy_pairs(cfg: GeometryStatsConfig, root, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's space: CLIP ViT-B/32 ``openai`` over the Karpathy split, each image with its first caption.
+
+    The data folder is checked before any download; embeddings are cached by model, weights, splits and the
+    exact list of files and captions, so a rerun (or another chapter) encodes nothing twice.
+    """
+    import hashlib
+
+    import open_clip
+    import torch
+
+    from .cache import cached
+    from .encoders.openclip import encode_images, encode_texts, load_openclip
+
+    pairs = load_coco_karpathy(root, tuple(cfg.coco_splits), limit=cfg.coco_pairs or None)
+    texts = [c[0] for c in pairs.captions]
+    listing = hashlib.sha256("\n".join(f"{p.relative_to(root)}\t{t}" for p, t in zip(pairs.image_paths, texts))
+                             .encode()).hexdigest()
+    desc = {"model": "ViT-B-32", "weights": "openai", "open_clip": open_clip.__version__, "data": "coco-karpathy",
+            "splits": list(cfg.coco_splits), "n": len(texts), "pairs_sha256": listing, "caption": "first"}
+    clip = None
+
+    def model():
+        nonlocal clip
+        if clip is None:
+            clip = load_openclip("ViT-B-32", "openai", allow_download=True)
+            clip.model.to("cuda" if torch.cuda.is_available() else "cpu")
+        return clip
+
+    x = cached("coco_karpathy_vitb32_openai_img", desc,
+               lambda: encode_images(model(), pairs.image_paths, cfg.batch_size, progress=progress))
+    y = cached("coco_karpathy_vitb32_openai_txt", desc,
+               lambda: encode_texts(model(), texts, cfg.batch_size, progress=progress))
+    return x, y
+
+
 def measure(x: np.ndarray, y: np.ndarray, cfg: GeometryStatsConfig, label: str) -> dict[str, Any]:
     """Gap statistics and effective dimensions of one space; ``stats`` keeps the raw samples for Fig 8."""
     group = group_size_for(cfg, len(x))
@@ -100,13 +141,12 @@ def measure(x: np.ndarray, y: np.ndarray, cfg: GeometryStatsConfig, label: str) 
 
 def all_spaces(cfg: GeometryStatsConfig, progress: bool = True) -> dict[str, dict[str, Any]]:
     """Measure every configured space; keys are short names."""
-    if cfg.preset == "paper":
-        raise NotImplementedError(
-            "the paper preset needs CLIP ViT-B/32 'openai' weights and the MS-COCO Karpathy train split, which "
-            "this offline build cannot download; run the default preset (the 500 COCO pairs of pretrained CLIP "
-            "ViT-B/16 stand in), or add a loader for your local copy")
-    root = resolve_data_dir(cfg.data_dir, required=cfg.preset != "smoke")
+    root = resolve_data_dir(cfg.data_dir, required=cfg.preset != "smoke" or cfg.coco_karpathy)
     out: dict[str, dict[str, Any]] = {}
+    if cfg.coco_karpathy:  # first: a missing COCO folder fails before any slower work
+        x, y = coco_karpathy_pairs(cfg, root, progress)
+        out["clip_coco_karpathy"] = measure(x, y, cfg, f"CLIP ViT-B/32 openai, MS-COCO Karpathy "
+                                                      f"{' + '.join(cfg.coco_splits)}, first caption")
     if root is None:
         x, y = synthetic_space(cfg.synthetic_n, seed=cfg.seed)
         out["synthetic"] = measure(x, y, cfg, "synthetic stand-in (smoke, no data folder)")

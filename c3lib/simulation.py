@@ -6,7 +6,10 @@
   its exact gradient in closed form (three matrix products, no autograd graph).
 - :func:`lemma1_gradient`: Lemma 1's expression for the gradient w.r.t. the normalised embeddings.
 - :func:`optimise`: plain SGD at fixed temperature, recording the loss, the gap and the gradient along the
-  ineffective dimensions.
+  ineffective dimensions; with a checkpoint folder it saves its state atomically every k steps and resumes
+  from it (bit-identical to an uninterrupted run).
+- The measures (gaps, :func:`sphere_prediction`, :func:`gap_in_span`, ...) live in :mod:`c3lib.sim_measures`
+  and are re-exported here.
 
 Lemma 2 (the stable region) and the temperature sweep live in :mod:`c3lib.stable_region`.
 
@@ -21,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import ChapterConfig
+from .sim_measures import (_outside_span, gap_in_span, ineffective_decomposition, ineffective_residual,  # noqa: F401
+                           per_dim_variance, space_gap_vector, space_stats, sphere_prediction)
 
 
 @dataclass
@@ -143,14 +148,6 @@ def lemma1_gradient(xn, yn, tau: float = 0.07):
     return gx, gy
 
 
-def _outside_span(block, basis):
-    """Norm of ``block`` (n, k) after removing its projection on the columns' span of ``basis`` (k, r)."""
-    import torch
-
-    q, _ = torch.linalg.qr(basis)  # [k, r]
-    return (block - (block @ q) @ q.T).norm()
-
-
 @dataclass
 class Trace:
     """What :func:`optimise` records every ``log_every`` steps."""
@@ -165,34 +162,85 @@ class Trace:
     grad_ineffective_outside: list = field(default_factory=list)  # its part outside span{c_img, c_txt}
     grad_ineffective_normalised: list = field(default_factory=list)  # ||dL/d(normalised x, y)|| there
     noise: list = field(default_factory=list)  # mean ||eps_i||, eps = (xn - yn) - mean(xn - yn)
+    gap_ineffective_predicted: list = field(default_factory=list)  # :func:`sphere_prediction`
+    gap_cos_init: list = field(default_factory=list)  # cosine of the whole gap vector with the gap at step 0
+    grad_gap_ineffective: list = field(default_factory=list)  # ||mean_i dL/dxn_i - mean_i dL/dyn_i||, ineff dims
+    raw_ineffective_change: list = field(default_factory=list)  # max |raw ineffective coordinate - its init|
+    row_norm_max: list = field(default_factory=list)  # largest raw row norm (rows start at 1)
+    gap_in_span: list = field(default_factory=list)  # :func:`gap_in_span`: the gap inside the rows' joint span
+    span_dim: list = field(default_factory=list)  # that span's dimension (99 % of the variance)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def space_stats(x, y, space: SyntheticSpace) -> dict:
-    """Gap (overall, effective, ineffective dims) and alignment-noise size of raw ``x``, ``y``."""
-    xn, yn = x / x.norm(dim=1, keepdim=True), y / y.norm(dim=1, keepdim=True)
-    gap = xn.mean(0) - yn.mean(0)  # [d]
-    diff = xn - yn
-    eps = diff - diff.mean(0)
-    raw_gap = x[:, space.ineffective].mean(0) - y[:, space.ineffective].mean(0)  # before normalising
-    return {"gap": float(gap.norm()), "gap_effective": float(gap[space.effective].norm()),
-            "gap_ineffective_raw": float(raw_gap.norm()),
-            "gap_ineffective": float(gap[space.ineffective].norm()), "noise": float(eps.norm(dim=1).mean())}
+def _record(trace: Trace, step: int, x, y, space: SyntheticSpace, grads, basis, gap0) -> None:
+    import torch
+
+    loss, gx, gy, gxn, gyn = grads
+    ineff = space.ineffective
+    g_in = torch.cat([gx[:, ineff], gy[:, ineff]])  # [2n, k]
+    stats = space_stats(x, y, space)
+    gap = space_gap_vector(x, y)  # [d]
+    trace.step.append(step)
+    trace.loss.append(float(loss))
+    for key in ("gap", "gap_effective", "gap_ineffective", "gap_ineffective_raw", "noise"):
+        getattr(trace, key).append(stats[key])
+    trace.grad_ineffective.append(float(g_in.norm()))
+    trace.grad_ineffective_normalised.append(float(torch.cat([gxn[:, ineff], gyn[:, ineff]]).norm()))
+    trace.grad_ineffective_outside.append(float(_outside_span(g_in, basis)))
+    trace.gap_ineffective_predicted.append(sphere_prediction(x, y, space))
+    trace.gap_cos_init.append(float(gap @ gap0 / (gap.norm() * gap0.norm())))
+    trace.grad_gap_ineffective.append(float((gxn[:, ineff].mean(0) - gyn[:, ineff].mean(0)).norm()))
+    trace.raw_ineffective_change.append(float(max((x - space.img_emb)[:, ineff].abs().max(),
+                                                  (y - space.txt_emb)[:, ineff].abs().max())))
+    trace.row_norm_max.append(float(max(x.norm(dim=1).max(), y.norm(dim=1).max())))
+    in_span, k = gap_in_span(x, y)
+    trace.gap_in_span.append(in_span)
+    trace.span_dim.append(k)
+
+
+def _load_checkpoint(folder, meta: dict):
+    """``(next_step, x, y, trace, finished)`` from ``folder/state.pt`` when it was written for ``meta``, else None."""
+    import torch
+
+    path = folder / "state.pt"
+    if not path.exists():
+        return None
+    state = torch.load(path, weights_only=True)
+    if state.get("meta") != meta:
+        return None  # another run's state (a hash collision or an edited folder): never reuse it
+    return state["next_step"], state["x"], state["y"], Trace(**state["trace"]), state["finished"]
+
+
+def _save_checkpoint(folder, meta: dict, next_step: int, x, y, trace: Trace, finished: bool = False) -> None:
+    import torch
+
+    from .io import atomic_path, write_json
+
+    with atomic_path(folder / "state.pt") as tmp:
+        torch.save({"meta": meta, "next_step": next_step, "x": x, "y": y, "trace": trace.as_dict(),
+                    "finished": finished}, tmp)
+    write_json(folder / "progress.json", {"meta": meta, "next_step": next_step, "finished": finished})
 
 
 def optimise(space: SyntheticSpace, num_steps: int, lr: float = 0.1, tau: float = 0.07, log_every: int = 100,
-             stop_below: float | None = None, progress: bool = True):
+             stop_below: float | None = None, progress: bool = True, checkpoint_dir=None,
+             checkpoint_every: int = 0, on_step=None):
     """Plain SGD on the free embeddings of ``space``; returns ``(x, y, trace)``.
 
     ``stop_below``: stop once the loss falls below this value (Lemma 2's "optimisation ends").
+    ``checkpoint_dir``: save ``x``, ``y``, the trace and the next step there (atomically) every
+    ``checkpoint_every`` steps and at the end, and resume from a state saved for the same start and settings.
+    ``on_step(step)``: called before each update (the tests interrupt a run with it).
     """
     import torch
+    from pathlib import Path
     from tqdm.auto import tqdm
 
-    if num_steps < 0 or log_every < 1:
-        raise ValueError(f"num_steps must be >= 0 and log_every >= 1, got {num_steps}, {log_every}")
+    if num_steps < 0 or log_every < 1 or checkpoint_every < 0:
+        raise ValueError(f"num_steps and checkpoint_every must be >= 0 and log_every >= 1, got {num_steps}, "
+                         f"{checkpoint_every}, {log_every}")
     if not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     _check_tau(tau)
@@ -200,34 +248,48 @@ def optimise(space: SyntheticSpace, num_steps: int, lr: float = 0.1, tau: float 
     _check_pair(x, y)
     ineff = space.ineffective
     basis = torch.stack([space.img_emb[0, ineff], space.txt_emb[0, ineff]], dim=1)  # [k, 2]
-    trace = Trace()
-    bar = tqdm(range(num_steps + 1), desc=f"SGD tau={tau}", disable=not progress, mininterval=1.0)
+    gap0 = space_gap_vector(x, y)
+    trace, first = Trace(), 0
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    meta = {"num_steps": num_steps, "lr": lr, "tau": tau, "log_every": log_every, "stop_below": stop_below,
+            "start_sha256": _start_digest(space), "trace_fields": sorted(Trace.__dataclass_fields__)}
+    if folder is not None and (state := _load_checkpoint(folder, meta)) is not None:
+        first, x, y, trace, finished = state
+        if finished:
+            return x, y, trace
+    bar = tqdm(range(first, num_steps + 1), desc=f"SGD tau={tau}", disable=not progress, mininterval=1.0,
+               initial=first, total=num_steps + 1)
     for step in bar:
-        loss, gx, gy, gxn, gyn = loss_and_grad(x, y, tau, check=False)
-        last = step == num_steps or (stop_below is not None and float(loss) < stop_below)
+        grads = loss_and_grad(x, y, tau, check=False)
+        loss = float(grads[0])
+        last = step == num_steps or (stop_below is not None and loss < stop_below)
         if step % log_every == 0 or last:
-            g_in = torch.cat([gx[:, ineff], gy[:, ineff]])  # [2n, k]
-            stats = space_stats(x, y, space)
-            trace.step.append(step)
-            trace.loss.append(float(loss))
-            for key in ("gap", "gap_effective", "gap_ineffective", "gap_ineffective_raw", "noise"):
-                getattr(trace, key).append(stats[key])
-            trace.grad_ineffective.append(float(g_in.norm()))
-            trace.grad_ineffective_normalised.append(float(torch.cat([gxn[:, ineff], gyn[:, ineff]]).norm()))
-            trace.grad_ineffective_outside.append(float(_outside_span(g_in, basis)))
-            if not math.isfinite(float(loss)):
-                raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower lr or raise tau")
+            _record(trace, step, x, y, space, grads, basis, gap0)
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss} at step {step}; lower lr or raise tau")
         if last:
             break
-        x.sub_(lr * gx)
-        y.sub_(lr * gy)
+        if on_step is not None:
+            on_step(step)
+        x.sub_(lr * grads[1])
+        y.sub_(lr * grads[2])
+        if folder is not None and checkpoint_every and (step + 1) % checkpoint_every == 0:
+            _save_checkpoint(folder, meta, step + 1, x, y, trace)
+    if folder is not None:
+        _save_checkpoint(folder, meta, trace.step[-1], x, y, trace, finished=True)  # a rerun returns it as is
     return x, y, trace
 
 
-def per_dim_variance(emb) -> np.ndarray:
-    """Variance of each dimension of the L2-normalised rows of ``emb`` (n, d) -> (d,) (Fig 4's bars)."""
-    en = emb / emb.norm(dim=1, keepdim=True)
-    return en.double().var(dim=0).numpy()
+def _start_digest(space: SyntheticSpace) -> str:
+    """SHA-256 of the start's bytes: a checkpoint resumes only the very same start."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in (space.img_emb, space.txt_emb):
+        h.update(str((tuple(t.shape), t.dtype)).encode())
+        h.update(t.contiguous().numpy().tobytes())
+    h.update(f"{space.img_dims},{space.txt_dims}".encode())
+    return h.hexdigest()
 
 
 # --- chapter configs and runs ---------------------------------------------------------------------------
@@ -245,11 +307,12 @@ class GapSurvivesConfig(ChapterConfig):
     tau: float = 0.07  # fixed temperature (CLIP's initial value)
     log_every: int = 500  # record the trace every k steps
     dtype: str = "float64"  # float64 keeps rounding in the ineffective block below 1e-6; float32 is ~2x faster
+    checkpoint_every: int = 5000  # save the state under runs/02_simulation/<config hash>/ every k steps; 0: never
 
     PRESETS = {
-        "smoke": {"n": 64, "num_steps": 400, "log_every": 50},
+        "smoke": {"n": 64, "num_steps": 400, "log_every": 50, "checkpoint_every": 0},
         "default": {},
-        "paper": {"n": 1000, "num_steps": 200_000, "log_every": 2000, "dtype": "float32"},
+        "paper": {"n": 1000, "num_steps": 200_000, "log_every": 2000, "dtype": "float32", "checkpoint_every": 10_000},
     }
 
 
@@ -262,14 +325,22 @@ def start(cfg: GapSurvivesConfig) -> SyntheticSpace:
     return synthetic_pairs(cfg.n, cfg.d, cfg.img_dims, cfg.txt_dims, cfg.seed, dtype=getattr(torch, cfg.dtype))
 
 
-def ineffective_residual(x, space: SyntheticSpace) -> float:
-    """Norm of the raw ineffective block of ``x`` (n, d) outside span{c_img, c_txt}: 0 at init and, since
-    every gradient there lies in that span, 0 after any number of SGD steps."""
-    import torch
+def run_dir(cfg: GapSurvivesConfig):
+    """``runs/02_simulation/<hash of the settings that fix the trajectory>/``: a changed setting never resumes."""
+    from .cache import key_of
+    from .results import REPO_ROOT
 
-    ineff = space.ineffective
-    basis = torch.stack([space.img_emb[0, ineff], space.txt_emb[0, ineff]], dim=1)
-    return float(_outside_span(x[:, ineff], basis))
+    params = {k: v for k, v in cfg.to_dict().items() if k not in ("preset", "data_dir", "checkpoint_every")}
+    return REPO_ROOT / "runs" / "02_simulation" / key_of(params)
+
+
+def run(cfg: GapSurvivesConfig, progress: bool = True):
+    """Chapter 02's optimisation with its checkpoints: ``(space, x, y, trace)``."""
+    space = start(cfg)
+    folder = run_dir(cfg) if cfg.checkpoint_every else None
+    x, y, trace = optimise(space, cfg.num_steps, cfg.lr, cfg.tau, cfg.log_every, progress=progress,
+                           checkpoint_dir=folder, checkpoint_every=cfg.checkpoint_every)
+    return space, x, y, trace
 
 
 def lemma1_check(space: SyntheticSpace, tau: float, n: int = 64) -> dict:

@@ -86,10 +86,97 @@ def test_bad_inputs_raise_clearly(case, match):
         gap_statistics(x, y, **kwargs)
 
 
-def test_paper_preset_explains_what_is_missing():
-    cfg = make_config(gapstats.GeometryStatsConfig, "paper")
-    with pytest.raises(NotImplementedError, match="Karpathy"):
+def _no_download(monkeypatch):
+    from c3lib.encoders import openclip as oc
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to download weights")
+
+    monkeypatch.setattr(oc, "download_checked", refuse)
+
+
+def test_paper_preset_explains_what_is_missing(tmp_path, monkeypatch):
+    from c3lib.data import DataNotFoundError
+
+    _no_download(monkeypatch)
+    monkeypatch.delenv("C3_DATA", raising=False)
+    with pytest.raises(DataNotFoundError, match="no data folder"):
+        gapstats.all_spaces(make_config(gapstats.GeometryStatsConfig, "paper"))
+    cfg = make_config(gapstats.GeometryStatsConfig, "paper", data_dir=str(tmp_path))
+    with pytest.raises(DataNotFoundError) as err:
         gapstats.all_spaces(cfg)
+    msg = str(err.value)
+    assert str(tmp_path / "coco-karpathy" / "dataset_coco.json") in msg  # names the missing path...
+    assert "Karpathy" in msg and "train2014" in msg and "cocodataset.org" in msg  # ...and how to get it
+
+
+def _fake_karpathy(root, splits=("train", "restval", "val", "test", "train", "restval")):
+    """A tiny Karpathy-format copy: one generated image per entry, two captions each."""
+    import json
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    entries = []
+    for i, split in enumerate(splits):
+        sub = "val2014" if split != "train" else "train2014"
+        name = f"COCO_{sub}_{i:012d}.jpg"
+        folder = root / "coco-karpathy" / "images" / sub
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (40 + i, 48, 3), dtype=np.uint8)).save(folder / name)
+        entries.append({"filepath": sub, "filename": name, "imgid": i, "cocoid": 1000 + i, "split": split,
+                        "sentences": [{"raw": f" A picture number {i}. ", "tokens": ["a"]},
+                                      {"raw": f"Another caption {i}.", "tokens": ["b"]}]})
+    (root / "coco-karpathy" / "dataset_coco.json").write_text(json.dumps({"images": entries, "dataset": "coco"}))
+    return entries
+
+
+def test_karpathy_loader_reads_train_and_restval(tmp_path):
+    from c3lib.data import DataNotFoundError, load_coco_karpathy
+
+    _fake_karpathy(tmp_path)
+    pairs = load_coco_karpathy(tmp_path)  # default: train + restval, in the file's order
+    assert [p.name for p in pairs.image_paths] == [f"COCO_{s}_{i:012d}.jpg" for i, s in
+                                                   ((0, "train2014"), (1, "val2014"), (4, "train2014"), (5, "val2014"))]
+    assert all(p.exists() for p in pairs.image_paths)
+    assert pairs.captions[0] == ["A picture number 0.", "Another caption 0."]
+    assert [c[0] for c in load_coco_karpathy(tmp_path, ("train",)).captions] == ["A picture number 0.",
+                                                                                  "A picture number 4."]
+    assert len(load_coco_karpathy(tmp_path, ("test",)).image_paths) == 1
+    assert len(load_coco_karpathy(tmp_path, limit=3).image_paths) == 3
+    with pytest.raises(ValueError, match="subset"):
+        load_coco_karpathy(tmp_path, ("training",))
+    gone = tmp_path / "coco-karpathy" / "images" / "val2014" / f"COCO_val2014_{1:012d}.jpg"
+    gone.unlink()
+    with pytest.raises(DataNotFoundError, match="1 of 4 image"):
+        load_coco_karpathy(tmp_path)
+
+
+def test_paper_space_encodes_and_caches_the_karpathy_pairs(tmp_path, monkeypatch):
+    """The paper path end to end on the fake layout, with random-init weights standing in for 'openai'."""
+    from c3lib.encoders import openclip as oc
+
+    _no_download(monkeypatch)
+    _fake_karpathy(tmp_path)
+    monkeypatch.setenv("C3_CACHE", str(tmp_path / "cache"))
+    real_load, loads = oc.load_openclip, []
+
+    def stand_in(name, weights=None, seed=0, allow_download=False):
+        assert (name, weights, allow_download) == ("ViT-B-32", "openai", True)  # what the paper path asks for
+        loads.append(name)
+        return real_load(name, None, seed=0)
+
+    monkeypatch.setattr(oc, "load_openclip", stand_in)
+    cfg = make_config(gapstats.GeometryStatsConfig, "paper", {"spaces": [], "openclip_pairs": 0,
+                                                              "small_group_size": 2, "batch_size": 3},
+                      data_dir=str(tmp_path))
+    out = gapstats.all_spaces(cfg, progress=False)
+    rep = out["clip_coco_karpathy"]
+    assert list(out) == ["clip_coco_karpathy"] and rep["n"] == 4 and rep["group_size"] == 2
+    assert "Karpathy train + restval" in rep["label"] and loads == ["ViT-B-32"]
+    again = gapstats.all_spaces(cfg, progress=False)  # cached: the model is not even loaded
+    assert loads == ["ViT-B-32"]
+    assert again["clip_coco_karpathy"]["gap_length_mean"] == rep["gap_length_mean"]
 
 
 def test_pretrained_clip_matches_table_1(data_root):

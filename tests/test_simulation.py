@@ -108,3 +108,83 @@ def test_lower_tau_leaves_more_alignment_noise():
     assert all(r["reached"] for r in out)
     assert out[0]["noise"] > out[1]["noise"] and out[0]["steps"] < out[1]["steps"]
     assert all(math.isfinite(r["margin_mean"]) for r in out)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_checkpoint_resume_is_bit_identical(tmp_path):
+    space = sim.synthetic_pairs(24, 64, 4, 20, seed=5, dtype=torch.float64)
+    args = dict(num_steps=90, lr=0.1, tau=0.07, log_every=10, progress=False)
+    x_ref, y_ref, trace_ref = sim.optimise(space, **args)
+
+    def interrupt(step):
+        if step == 47:
+            raise _Interrupt
+
+    folder = tmp_path / "run"
+    with pytest.raises(_Interrupt):
+        sim.optimise(space, **args, checkpoint_dir=folder, checkpoint_every=20, on_step=interrupt)
+    saved = torch.load(folder / "state.pt", weights_only=True)
+    assert saved["next_step"] == 40 and not saved["finished"]  # the last checkpoint before the interruption
+    seen = []
+    x, y, trace = sim.optimise(space, **args, checkpoint_dir=folder, checkpoint_every=20, on_step=seen.append)
+    assert seen[0] == 40  # it resumed, it did not start over
+    assert torch.equal(x, x_ref) and torch.equal(y, y_ref)  # bit for bit
+    assert trace.as_dict() == trace_ref.as_dict()
+    again = []
+    x2, _, trace2 = sim.optimise(space, **args, checkpoint_dir=folder, checkpoint_every=20, on_step=again.append)
+    assert again == [] and torch.equal(x2, x_ref) and trace2.as_dict() == trace_ref.as_dict()  # finished: reused
+
+
+def test_checkpoint_of_other_settings_is_not_reused(tmp_path):
+    space = sim.synthetic_pairs(16, 48, 4, 12, seed=1, dtype=torch.float64)
+    folder = tmp_path / "run"
+    sim.optimise(space, 30, lr=0.1, log_every=10, progress=False, checkpoint_dir=folder, checkpoint_every=10)
+    seen = []
+    x, _, _ = sim.optimise(space, 30, lr=0.05, log_every=10, progress=False, checkpoint_dir=folder,
+                           checkpoint_every=10, on_step=seen.append)
+    x_ref, _, _ = sim.optimise(space, 30, lr=0.05, log_every=10, progress=False)
+    assert seen[0] == 0 and torch.equal(x, x_ref)
+
+
+def test_ineffective_gap_moves_only_by_the_sphere_renormalisation():
+    space = sim.synthetic_pairs(48, 128, 6, 40, seed=2, dtype=torch.float64)
+    x, y, trace = sim.optimise(space, 600, lr=0.1, tau=0.07, log_every=100, progress=False)
+    assert trace.gap_ineffective[-1] < 0.8 * trace.gap_ineffective[0]  # the ineffective gap does shrink...
+    assert trace.raw_ineffective_change[-1] > 1e-3  # ...and the raw coordinates do move,
+    assert max(trace.row_norm_max) < 1.01  # not because rows grow,
+    for got, want in zip(trace.gap_ineffective, trace.gap_ineffective_predicted):  # but as the sphere predicts
+        assert got == pytest.approx(want, rel=0.02)
+    assert trace.gap_ineffective_predicted[0] == pytest.approx(trace.gap_ineffective[0], abs=1e-12)
+    assert min(trace.gap_cos_init) > 0.999  # the gap vector keeps its direction
+    dec = sim.ineffective_decomposition(x, y, space)
+    assert dec["measured"] == pytest.approx(trace.gap_ineffective[-1], abs=1e-12)
+    assert dec["sphere"] == pytest.approx(trace.gap_ineffective_predicted[-1], abs=1e-12)
+    # the rows tilt, but their tilts nearly cancel in the mean: what is left is far below one row's tilt
+    assert dec["mean_tilt"] < 0.05 * min(dec["tilt_rms_img"], dec["tilt_rms_txt"])
+    assert abs(dec["own_direction"] - dec["measured"]) <= abs(dec["sphere"] - dec["measured"])
+    assert max(trace.grad_gap_ineffective[1:]) < 1e-3 * trace.grad_ineffective_normalised[0]
+
+
+def test_gap_in_span_on_a_constructed_space():
+    torch.manual_seed(0)
+    y = torch.zeros(50, 12, dtype=torch.float64)
+    y[:, :3] = torch.randn(50, 3, dtype=torch.float64)
+    y = y / y.norm(dim=1, keepdim=True) * 0.6
+    x = y.clone()
+    x[:, 8], y[:, 9] = 0.8, 0.8  # each modality's constant, outside the 3-dim span: unit rows, gap along e8 - e9
+    norm, k = sim.gap_in_span(x, y)
+    assert k == 3 and norm < 1e-12
+    x, y = torch.randn(50, 12, dtype=torch.float64) + 0.5, torch.randn(50, 12, dtype=torch.float64)
+    gap = (x / x.norm(dim=1, keepdim=True)).mean(0) - (y / y.norm(dim=1, keepdim=True)).mean(0)
+    norm, k = sim.gap_in_span(x, y, gamma=1.0)  # full-rank rows: the whole gap lies in their span
+    assert k == 12 and norm == pytest.approx(float(gap.norm()), rel=1e-10)
+    assert sim.gap_in_span(x, y, gamma=0.5)[0] < norm
+
+
+def test_training_turns_the_gap_orthogonal_to_the_spans():
+    space = sim.synthetic_pairs(48, 128, 6, 40, seed=2, dtype=torch.float64)
+    _, _, trace = sim.optimise(space, 600, lr=0.1, tau=0.07, log_every=300, progress=False)
+    assert trace.gap_in_span[-1] / trace.gap[-1] < 0.5 * trace.gap_in_span[0] / trace.gap[0]

@@ -154,6 +154,10 @@ def _batches(items: Sequence, size: int):
         yield items[i:i + size]
 
 
+def _device(clip: OpenClip):
+    return next(clip.model.parameters()).device
+
+
 def encode_images(clip: OpenClip, images: Sequence, batch_size: int = 32, normalize: bool = False,
                   progress: bool = True) -> np.ndarray:
     """Embed images (paths or PIL images) with the model's own preprocessing -> ``(n, d)`` float32."""
@@ -165,8 +169,8 @@ def encode_images(clip: OpenClip, images: Sequence, batch_size: int = 32, normal
     with torch.inference_mode():
         for batch in tqdm(list(_batches(images, batch_size)), desc="images", disable=not progress):
             pil = [Image.open(im).convert("RGB") if isinstance(im, (str, Path)) else im for im in batch]
-            x = torch.stack([clip.preprocess(im) for im in pil])  # [b, 3, H, W]
-            out.append(clip.model.encode_image(x, normalize=normalize).float().numpy())
+            x = torch.stack([clip.preprocess(im) for im in pil]).to(_device(clip))  # [b, 3, H, W]
+            out.append(clip.model.encode_image(x, normalize=normalize).float().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -179,5 +183,6 @@ def encode_texts(clip: OpenClip, texts: Sequence[str], batch_size: int = 64, nor
     out = []
     with torch.inference_mode():
         for batch in tqdm(list(_batches(list(texts), batch_size)), desc="texts", disable=not progress):
-            out.append(clip.model.encode_text(clip.tokenizer(batch), normalize=normalize).float().numpy())
+            tokens = clip.tokenizer(batch).to(_device(clip))
+            out.append(clip.model.encode_text(tokens, normalize=normalize).float().cpu().numpy())
     return np.concatenate(out)
