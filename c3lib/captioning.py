@@ -184,10 +184,8 @@ def coco_clip_task(n_train: int, n_val: int, n_test: int, seed: int = 0, data_di
     when one is present. Embeddings are cached, keyed by the exact files and captions."""
     import hashlib
 
-    import torch
-
     from c3lib.data import KARPATHY_TRAIN, load_coco_karpathy, resolve_data_dir
-    from c3lib.encoders.openclip import encode_images, encode_texts, load_openclip
+    from c3lib.encoders.openclip import encode_images, encode_texts, lazy_openclip
 
     root = resolve_data_dir(data_dir, required=True)
     train = load_coco_karpathy(root, KARPATHY_TRAIN)  # checked before any download
@@ -197,14 +195,7 @@ def coco_clip_task(n_train: int, n_val: int, n_test: int, seed: int = 0, data_di
     pick = np.sort(rng.permutation(len(caps))[:(n_train + n_val) if n_train > 0 else len(caps)])
     caps = [caps[i] for i in pick]
     unpaired = [train.image_paths[i] for i in np.sort(rng.permutation(len(train.image_paths))[:n_unpaired])]
-    clip = None
-
-    def model():
-        nonlocal clip
-        if clip is None:
-            clip = load_openclip("ViT-B-32", "openai", allow_download=True)
-            clip.model.to("cuda" if torch.cuda.is_available() else "cpu")
-        return clip
+    model = lazy_openclip("ViT-B-32", "openai")
 
     def sig(items) -> str:
         return hashlib.sha256("\n".join(map(str, items)).encode()).hexdigest()
@@ -227,13 +218,10 @@ def coco_clip_task(n_train: int, n_val: int, n_test: int, seed: int = 0, data_di
 
 @register_encoder("openclip")
 def _openclip_encoder(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarray:
-    import torch
+    from c3lib.encoders.openclip import encode_images, lazy_openclip
 
-    from c3lib.encoders.openclip import encode_images, load_openclip
-
-    clip = load_openclip(spec["model"], spec["weights"], allow_download=True)
-    clip.model.to("cuda" if torch.cuda.is_available() else "cpu")
-    return encode_images(clip, list(paths), 256, progress=False).astype(np.float64)
+    return encode_images(lazy_openclip(spec["model"], spec["weights"])(), list(paths), 256,
+                         progress=False).astype(np.float64)
 
 
 def build_task(name: str, space_preset: str, n_train: int, n_val: int, n_test: int, seed: int = 0,

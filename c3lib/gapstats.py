@@ -80,7 +80,7 @@ def synthetic_space(n: int, d: int = 512, gap: float = 0.83, noise_std: float = 
 def openclip_pairs(cfg: GeometryStatsConfig, root) -> tuple[np.ndarray, np.ndarray, str]:
     """Random-init open_clip on Flickr8k val photos and their first captions (generated inputs without data)."""
     from . import synthetic
-    from .encoders.openclip import encode_images, encode_texts, load_openclip
+    from .encoders.openclip import encode_images, encode_texts, lazy_openclip
 
     if root is None:
         n = cfg.openclip_pairs
@@ -103,10 +103,9 @@ def coco_karpathy_pairs(cfg: GeometryStatsConfig, root, progress: bool = True) -
     import hashlib
 
     import open_clip
-    import torch
 
     from .cache import cached
-    from .encoders.openclip import encode_images, encode_texts, load_openclip
+    from .encoders.openclip import encode_images, encode_texts, lazy_openclip
 
     pairs = load_coco_karpathy(root, tuple(cfg.coco_splits), limit=cfg.coco_pairs or None)
     texts = [c[0] for c in pairs.captions]
@@ -114,15 +113,7 @@ def coco_karpathy_pairs(cfg: GeometryStatsConfig, root, progress: bool = True) -
                              .encode()).hexdigest()
     desc = {"model": "ViT-B-32", "weights": "openai", "open_clip": open_clip.__version__, "data": "coco-karpathy",
             "splits": list(cfg.coco_splits), "n": len(texts), "pairs_sha256": listing, "caption": "first"}
-    clip = None
-
-    def model():
-        nonlocal clip
-        if clip is None:
-            clip = load_openclip("ViT-B-32", "openai", allow_download=True)
-            clip.model.to("cuda" if torch.cuda.is_available() else "cpu")
-        return clip
-
+    model = lazy_openclip("ViT-B-32", "openai")
     x = cached("coco_karpathy_vitb32_openai_img", desc,
                lambda: encode_images(model(), pairs.image_paths, cfg.batch_size, progress=progress))
     y = cached("coco_karpathy_vitb32_openai_txt", desc,

@@ -125,6 +125,22 @@ def load_openclip(name: str = "ViT-B-32", weights: str | os.PathLike | None = No
     return OpenClip(name, label, model, preprocess, open_clip.get_tokenizer(name))
 
 
+def lazy_openclip(name: str = "ViT-B-32", weights: str = "openai") -> Callable[[], OpenClip]:
+    """A function that loads ``name``/``weights`` (a checked download) on its first call, on the GPU when
+    present, and returns the same model afterwards: nothing is downloaded when every embedding is cached."""
+    loaded: list[OpenClip] = []
+
+    def get() -> OpenClip:
+        if not loaded:
+            import torch
+
+            clip = load_openclip(name, weights, allow_download=True)
+            clip.model.to("cuda" if torch.cuda.is_available() else "cpu")
+            loaded.append(clip)
+        return loaded[0]
+    return get
+
+
 def load_state_dict(path: str | os.PathLike) -> dict:
     """Load weights safely: safetensors, or ``torch.load(weights_only=True)``."""
     import torch
