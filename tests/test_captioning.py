@@ -126,3 +126,32 @@ def test_saved_run_is_plain_json_and_safetensors(tiny_task, tmp_path):
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["extra"]["variant"] == "C1" and cfg["extra"]["encoder"]["name"] == "world-image-tower"
     assert not list(folder.glob("*.pt")) and not list(folder.glob("*.tmp*"))
+
+
+def test_coco_clip_task_on_a_fake_karpathy_copy(tmp_path, monkeypatch):
+    """The paper's task end to end without downloads: random-init ViT-B-32 stands in for 'openai'."""
+    from test_geometry_stats import _fake_karpathy, _no_download
+
+    from c3lib.data import DataNotFoundError
+    from c3lib.encoders import openclip as oc
+
+    _no_download(monkeypatch)
+    with pytest.raises(DataNotFoundError, match="dataset_coco.json"):
+        captioning.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path))
+    _fake_karpathy(tmp_path)
+    monkeypatch.setenv("C3_CACHE", str(tmp_path / "cache"))
+    real_load, loads = oc.load_openclip, []
+
+    def stand_in(name, weights=None, seed=0, allow_download=False):
+        assert (name, weights, allow_download) == ("ViT-B-32", "openai", True)
+        loads.append(name)
+        return real_load(name, None, seed=0)
+
+    monkeypatch.setattr(oc, "load_openclip", stand_in)
+    task = captioning.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path), progress=False)
+    assert task.run_name == "coco-clip-paper" and task.encoder["name"] == "openclip"
+    assert task.train_emb.shape == (6, 512) and len(task.val_caps) == 2  # 4 train+restval images x 2 captions
+    assert task.test_emb.shape == (1, 512) and task.test_refs == [["A picture number 3.", "Another caption 3."]]
+    assert not set(task.train_caps) & set(task.val_caps) and loads == ["ViT-B-32"]
+    captioning.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path), progress=False)
+    assert loads == ["ViT-B-32"]  # every embedding cached: the model is not loaded again
