@@ -246,7 +246,8 @@ def run(cfg: LowDataConfig, progress: bool = True) -> dict[str, Any]:
                          "steps_per_epoch": math.ceil(max(len(caps), math.ceil(cfg.min_steps / tcfg.num_epochs)
                                                           * tcfg.batch_size) / tcfg.batch_size),
                          "kept_pretrained": method != "ClipCap" and model is pretrained[method],
-                         "best_val_loss": min(r["val_loss"] for r in log), **scorer(model)})
+                         "best_val_loss": pair_loss(model, *val, modality="source" if method == "ClipCap"
+                                                    else "target"), **scorer(model)})
             bar.update()
     bar.close()
     scorer.close()
