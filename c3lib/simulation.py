@@ -36,18 +36,23 @@ class SyntheticSpace:
     txt_emb: "torch.Tensor"  # (n, d)
     img_dims: int
     txt_dims: int
+    shared: bool = False  # both modalities vary in the same leading dims (the paper's Fig 4 layout)
+
+    @property
+    def n_effective(self) -> int:
+        return max(self.img_dims, self.txt_dims) if self.shared else self.img_dims + self.txt_dims
 
     @property
     def effective(self) -> slice:
-        return slice(0, self.img_dims + self.txt_dims)
+        return slice(0, self.n_effective)
 
     @property
     def ineffective(self) -> slice:
-        return slice(self.img_dims + self.txt_dims, self.img_emb.shape[1])
+        return slice(self.n_effective, self.img_emb.shape[1])
 
 
 def synthetic_pairs(n: int = 1000, d: int = 512, img_dims: int = 25, txt_dims: int = 230, seed: int = 0,
-                    dtype=None, unit_rows: bool = True) -> SyntheticSpace:
+                    dtype=None, unit_rows: bool = True, shared: bool = False) -> SyntheticSpace:
     """Fig 4's collapsed initialisation: each modality varies only in its own block of dims.
 
     ``unit_rows``: start from L2-normalised rows (as encoder outputs are used). The loss normalises anyway;
@@ -57,8 +62,9 @@ def synthetic_pairs(n: int = 1000, d: int = 512, img_dims: int = 25, txt_dims: i
 
     if n < 2:
         raise ValueError(f"n must be at least 2 pairs (InfoNCE needs negatives), got {n}")
-    if img_dims < 1 or txt_dims < 1 or img_dims + txt_dims > d:
-        raise ValueError(f"need img_dims, txt_dims >= 1 and img_dims + txt_dims <= d; got {img_dims}, {txt_dims}, d={d}")
+    if img_dims < 1 or txt_dims < 1 or (max(img_dims, txt_dims) if shared else img_dims + txt_dims) > d:
+        raise ValueError(f"need img_dims, txt_dims >= 1 and their {'max' if shared else 'sum'} <= d; got "
+                         f"{img_dims}, {txt_dims}, d={d}")
     gen = torch.Generator().manual_seed(seed)
     dtype = dtype or torch.float32
     const_img = torch.randn(1, d, generator=gen, dtype=torch.float64)  # one constant row per modality
@@ -66,10 +72,11 @@ def synthetic_pairs(n: int = 1000, d: int = 512, img_dims: int = 25, txt_dims: i
     img = const_img.repeat(n, 1)  # [n, d]
     txt = const_txt.repeat(n, 1)
     img[:, :img_dims] = torch.randn(n, img_dims, generator=gen, dtype=torch.float64)
-    txt[:, img_dims:img_dims + txt_dims] = torch.randn(n, txt_dims, generator=gen, dtype=torch.float64)
+    t0 = 0 if shared else img_dims
+    txt[:, t0:t0 + txt_dims] = torch.randn(n, txt_dims, generator=gen, dtype=torch.float64)
     if unit_rows:
         img, txt = img / img.norm(dim=1, keepdim=True), txt / txt.norm(dim=1, keepdim=True)
-    return SyntheticSpace(img.to(dtype), txt.to(dtype), img_dims, txt_dims)
+    return SyntheticSpace(img.to(dtype), txt.to(dtype), img_dims, txt_dims, shared)
 
 
 def _check_pair(x, y) -> None:
@@ -288,7 +295,7 @@ def _start_digest(space: SyntheticSpace) -> str:
     for t in (space.img_emb, space.txt_emb):
         h.update(str((tuple(t.shape), t.dtype)).encode())
         h.update(t.contiguous().numpy().tobytes())
-    h.update(f"{space.img_dims},{space.txt_dims}".encode())
+    h.update(f"{space.img_dims},{space.txt_dims}".encode() + (b",shared" if space.shared else b""))
     return h.hexdigest()
 
 
@@ -308,11 +315,14 @@ class GapSurvivesConfig(ChapterConfig):
     log_every: int = 500  # record the trace every k steps
     dtype: str = "float64"  # float64 keeps rounding in the ineffective block below 1e-6; float32 is ~2x faster
     checkpoint_every: int = 5000  # save the state under runs/02_simulation/<config hash>/ every k steps; 0: never
+    shared_dims: int = 255  # the paper's own layout: both modalities vary in the first 255 dims (d_e = 255)
+    shared_steps: int = 10_000  # SGD steps of that second run
 
     PRESETS = {
-        "smoke": {"n": 64, "num_steps": 400, "log_every": 50, "checkpoint_every": 0},
+        "smoke": {"n": 64, "num_steps": 400, "log_every": 50, "checkpoint_every": 0, "shared_steps": 200},
         "default": {},
-        "paper": {"n": 1000, "num_steps": 200_000, "log_every": 2000, "dtype": "float32", "checkpoint_every": 10_000},
+        "paper": {"n": 1000, "num_steps": 200_000, "log_every": 2000, "dtype": "float32", "checkpoint_every": 10_000,
+                  "shared_steps": 200_000},
     }
 
 
@@ -323,6 +333,26 @@ def start(cfg: GapSurvivesConfig) -> SyntheticSpace:
     if cfg.dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {cfg.dtype!r}")
     return synthetic_pairs(cfg.n, cfg.d, cfg.img_dims, cfg.txt_dims, cfg.seed, dtype=getattr(torch, cfg.dtype))
+
+
+def shared_layout(cfg: GapSurvivesConfig, progress: bool = True) -> dict:
+    """Fig 4 in the paper's layout: images and texts vary in the same first ``shared_dims`` dims (no
+    per-modality constants inside them), constants in the rest. Gap overall, in the effective and in the
+    ineffective dims, before and after ``shared_steps`` steps (same n, lr, tau, seed)."""
+    import torch
+
+    space = synthetic_pairs(cfg.n, cfg.d, cfg.shared_dims, cfg.shared_dims, cfg.seed,
+                            dtype=getattr(torch, cfg.dtype), shared=True)
+
+    def gaps(x, y) -> dict:
+        g = (x / x.norm(dim=1, keepdim=True)).mean(0) - (y / y.norm(dim=1, keepdim=True)).mean(0)
+        return {"gap": float(g.norm()), "gap_effective": float(g[space.effective].norm()),
+                "gap_ineffective": float(g[space.ineffective].norm())}
+
+    before = gaps(space.img_emb, space.txt_emb)
+    x, y, trace = optimise(space, cfg.shared_steps, cfg.lr, cfg.tau, max(cfg.shared_steps // 10, 1), progress=progress)
+    return {"before": before, "after": gaps(x, y), "steps": cfg.shared_steps, "dims": cfg.shared_dims,
+            "final_loss": float(trace.loss[-1])}
 
 
 def run_dir(cfg: GapSurvivesConfig):

@@ -188,3 +188,17 @@ def test_training_turns_the_gap_orthogonal_to_the_spans():
     space = sim.synthetic_pairs(48, 128, 6, 40, seed=2, dtype=torch.float64)
     _, _, trace = sim.optimise(space, 600, lr=0.1, tau=0.07, log_every=300, progress=False)
     assert trace.gap_in_span[-1] / trace.gap[-1] < 0.5 * trace.gap_in_span[0] / trace.gap[0]
+
+
+def test_shared_layout_varies_both_modalities_in_the_same_dims():
+    from c3lib.simulation import synthetic_pairs
+
+    sp = synthetic_pairs(n=50, d=32, img_dims=10, txt_dims=10, seed=0, shared=True)
+    var_i, var_t = sp.img_emb.var(0), sp.txt_emb.var(0)
+    assert (var_i[:10] > 1e-4).all() and (var_t[:10] > 1e-4).all()  # both vary in the first 10 dims
+    raw_i = sp.img_emb / sp.img_emb[:, 10:].norm(dim=1, keepdim=True)  # constant rows up to the unit scaling
+    assert torch.allclose(raw_i[:, 10:], raw_i[:1, 10:].expand(50, -1), atol=1e-6)
+    assert sp.effective == slice(0, 10) and sp.ineffective == slice(10, 32)
+    with pytest.raises(ValueError, match="max"):
+        synthetic_pairs(n=50, d=32, img_dims=40, txt_dims=10, shared=True)
+    assert synthetic_pairs(n=50, d=32, img_dims=10, txt_dims=10).effective == slice(0, 20)  # blocks: the sum
