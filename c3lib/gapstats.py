@@ -80,7 +80,7 @@ def synthetic_space(n: int, d: int = 512, gap: float = 0.83, noise_std: float = 
 def openclip_pairs(cfg: GeometryStatsConfig, root) -> tuple[np.ndarray, np.ndarray, str]:
     """Random-init open_clip on Flickr8k val photos and their first captions (generated inputs without data)."""
     from . import synthetic
-    from .encoders.openclip import encode_images, encode_texts, lazy_openclip
+    from .encoders.openclip import encode_images, encode_texts, load_openclip
 
     if root is None:
         n = cfg.openclip_pairs
