@@ -91,8 +91,6 @@ def _split_texts(emb: np.ndarray, caps: Sequence[str], n_train: int, n_val: int,
 def world_task(space_preset: str, n_train: int, n_val: int, n_test: int, seed: int = 0, data_dir: str = "",
                space_overrides: dict | None = None, progress: bool = True) -> CaptionTask:
     """The world image-text space of chapter 05: decoder text = train-split captions; test = test-split scenes."""
-    import torch
-
     from c3lib import connect
     from c3lib.config import make_config
     from c3lib.contrastive import embed
