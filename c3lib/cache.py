@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .io import atomic_path, write_text
+from .atomic import atomic_path, write_text
 from .results import REPO_ROOT
 
 

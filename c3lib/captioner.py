@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from c3lib.c3 import C3Transform
-from c3lib.io import atomic_path, write_json
+from c3lib.atomic import atomic_path, write_json
 from c3lib.tokenizer import CaptionTokenizer
 
 MAX_TOKENS = 67  # official code's greedy decoding limit

@@ -307,7 +307,7 @@ def train_or_load(task: CaptionTask, variant: str, seed: int, tcfg, noise_std: f
 
     from c3lib.c3 import C3Transform
     from c3lib.captioner import Captioner
-    from c3lib.io import atomic_path
+    from c3lib.atomic import atomic_path
     from c3lib.train_captioner import fit_captioner
 
     tcfg = dataclasses.replace(tcfg, seed=seed)
@@ -327,7 +327,7 @@ def train_or_load(task: CaptionTask, variant: str, seed: int, tcfg, noise_std: f
     cap.extra.update({"encoder": task.encoder, "train_key": key, "task": task.name, "variant": variant,
                       "seed": seed, "noise_std": noise_std})
     if save:
-        from c3lib.io import write_json
+        from c3lib.atomic import write_json
         for fname, tensors in task.encoder_files.items():
             folder.mkdir(parents=True, exist_ok=True)
             with atomic_path(folder / fname) as tmp:

@@ -140,7 +140,7 @@ def train_space(cfg: ConnectConfig, space: str, stop_after_epoch: int | None = N
     init = _measure(model, test)
     folder = run_dir(cfg, space)
     if train.get("vocab") is not None:
-        from .io import write_json
+        from .atomic import write_json
 
         write_json(folder / "vocab.json", train["vocab"].words)
     history = train_pair(model, train["a"], train["b"], spec, folder, train["multi_b"], stop_after_epoch, progress)

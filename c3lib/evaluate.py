@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from c3lib.io import write_json
+from c3lib.atomic import write_json
 
 Encoder = Callable[[Sequence[Path], Path, dict], np.ndarray]
 ENCODERS: dict[str, Encoder] = {}

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .io import write_json
+from .atomic import write_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _PACKAGES = ("c3lib", "numpy", "torch", "open_clip_torch", "transformers", "scikit-learn", "pycocoevalcap")

@@ -223,7 +223,7 @@ def _load_checkpoint(folder, meta: dict):
 def _save_checkpoint(folder, meta: dict, next_step: int, x, y, trace: Trace, finished: bool = False) -> None:
     import torch
 
-    from .io import atomic_path, write_json
+    from .atomic import atomic_path, write_json
 
     with atomic_path(folder / "state.pt") as tmp:
         torch.save({"meta": meta, "next_step": next_step, "x": x, "y": y, "trace": trace.as_dict(),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from c3lib import io, results
+from c3lib import atomic, results
 from c3lib.config import ChapterConfig, make_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,9 +30,9 @@ def test_nan_becomes_null_not_invalid_json():
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     target = tmp_path / "r.json"
-    io.write_json(target, {"ok": 1})
+    atomic.write_json(target, {"ok": 1})
     with pytest.raises(ValueError):
-        io.write_json(target, {"bad": float("nan")})  # refused before the rename
+        atomic.write_json(target, {"bad": float("nan")})  # refused before the rename
     assert json.loads(target.read_text()) == {"ok": 1}
     assert list(tmp_path.iterdir()) == [target], "no temporary file may be left behind"
 
