@@ -22,17 +22,17 @@ import time
 import numpy as np
 import torch
 
-from c3lib.c3 import C3Transform
+from c3lib.transform import C3Transform
 from c3lib.captioner import MAX_TOKENS, CaptionerSpec, ClipCap
 from c3lib.tokenizer import CaptionTokenizer
-from c3lib.train_captioner import bucket_batches, collate, encode_captions
+from c3lib.trainer import bucket_batches, collate, encode_captions
 
 SIZES = {"default": dict(lm="small", n_layer=2, n_embd=128, n_head=4), "gpt2": dict(lm="gpt2")}
 
 
 def _captions(data_dir: str, n: int, seed: int) -> list[str]:
     if data_dir:
-        from c3lib.data import load_flickr8k, resolve_data_dir
+        from c3lib.data.loaders import load_flickr8k, resolve_data_dir
         caps = [c for cs in load_flickr8k(resolve_data_dir(data_dir), "train").captions for c in cs]
         return [caps[i] for i in np.random.default_rng(seed).permutation(len(caps))[:n]]
     rng = np.random.default_rng(seed)

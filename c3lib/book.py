@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import PRESET_NAMES
-from .results import REPO_ROOT
+from c3lib.config import PRESET_NAMES
+from c3lib.paths import REPO_ROOT
 
 KERNEL = "c3"
 

@@ -8,20 +8,16 @@ The folder is ``$C3_CACHE``, else ``.cache/embeddings`` in the repository.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .atomic import atomic_path, write_text
-from .results import REPO_ROOT
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("C3_CACHE") or REPO_ROOT / ".cache" / "embeddings")
+from c3lib.atomic import atomic_path, write_text
+from c3lib.paths import cache_dir
 
 
 def key_of(description: dict[str, Any]) -> str:
@@ -52,3 +48,58 @@ def cached(name: str, description: dict[str, Any], compute: Callable[[], np.ndar
     write_text(check, _sha256(path))
     write_text(path.with_suffix(".json"), json.dumps(description, sort_keys=True, default=str, indent=1))
     return arr
+
+
+def content_digest(obj: Any) -> str:
+    """SHA-256 of the full contents of arrays, strings, numbers and (nested) lists/tuples/dicts of them:
+    every byte and every row counts, so two inputs share a digest only when they are equal."""
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if isinstance(x, np.ndarray) or hasattr(x, "detach"):
+            arr = np.ascontiguousarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+            h.update(f"array{arr.dtype.str}{arr.shape}".encode())
+            h.update(arr.tobytes())
+        elif isinstance(x, (list, tuple)):
+            h.update(f"list{len(x)}[".encode())
+            for v in x:
+                feed(v)
+            h.update(b"]")
+        elif isinstance(x, dict):
+            h.update(f"dict{len(x)}{{".encode())
+            for k in sorted(x, key=str):
+                feed(str(k))
+                feed(x[k])
+            h.update(b"}")
+        else:
+            text = json.dumps(x, default=str)
+            h.update(f"{type(x).__name__}{len(text)}:{text}".encode())
+
+    feed(obj)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    return _sha256(Path(path))
+
+
+def inputs_digest(inputs: Sequence[Any]) -> str:
+    """Digest of what an encoder reads, in order: a file's bytes (not its name or folder), or the text itself."""
+    parts = []
+    for x in inputs:
+        if isinstance(x, Path):
+            st = x.stat()
+            parts.append(("file", _file_digest(str(x.resolve()), st.st_mtime_ns, st.st_size)))
+        else:
+            parts.append(x)
+    return content_digest(parts)
+
+
+def embeddings(name: str, model: str, inputs: Sequence[Any], compute: Callable[[], np.ndarray],
+               code: int = 1, **settings: Any) -> np.ndarray:
+    """The one embedding-cache call every chapter uses: ``compute()`` cached under ``name``, keyed by the
+    encoder ``model``, every preprocessing setting, the encoder code's version and the inputs' contents
+    (image file bytes, caption texts), so another data folder or one changed caption is another entry."""
+    return cached(name, {"model": model, "settings": settings, "code": code, "n": len(inputs),
+                         "inputs": inputs_digest(inputs)}, compute)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from c3lib.c3 import C3Transform
+from c3lib.transform import C3Transform
 from c3lib.atomic import atomic_path, write_json
 from c3lib.tokenizer import CaptionTokenizer
 

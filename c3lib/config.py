@@ -5,7 +5,10 @@ A notebook's ``parameters`` cell holds plain values (``preset``, ``seed``, ``dat
 of the wrong type with a message that lists what is valid.
 
 A chapter declares its config as a dataclass deriving from :class:`ChapterConfig`; the class attribute
-``PRESETS`` maps each preset to the field values that differ from the dataclass defaults.
+``PRESETS`` maps each preset to the field values that differ from the dataclass defaults. A field may itself
+be a config dataclass (the decoder's :class:`c3lib.trainer.TrainConfig`, the captioning setup): it is built
+for the same preset from its own ``PRESETS``, then the parent's preset values and the overrides for it
+(nested dicts, e.g. ``{"setup": {"decoder": {"lr": 1e-3}}}``) are applied on top.
 """
 
 from __future__ import annotations
@@ -57,6 +60,42 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
     raise TypeError(f"unsupported config type {hint!r} for {name!r}")  # a bug in c3lib, not user input
 
 
+def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``top``, recursively where both hold a mapping."""
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), Mapping) and isinstance(v, Mapping) else v
+    return out
+
+
+def build(cls: type, preset: str, values: Mapping[str, Any] | None = None, where: str = "") -> Any:
+    """``cls`` for ``preset``: its ``PRESETS[preset]`` updated by ``values``, every value type-checked and
+    every nested config dataclass built the same way (``where`` names the nesting in error messages)."""
+    types = _field_types(cls)
+    merged = _merge(getattr(cls, "PRESETS", {}).get(preset, {}), values or {})
+    unknown = sorted(set(merged) - set(types))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {', '.join(repr(where + k) for k in unknown)} for {cls.__name__}; "
+                          f"valid keys: {', '.join(sorted(k for k in types if k != 'preset'))}")
+    checked = {name: _check_type(where + name, merged[name], hint) for name, hint in types.items()
+               if name in merged and not dataclasses.is_dataclass(hint)}
+    if "preset" in types:
+        checked["preset"] = preset
+    for name, hint in types.items():
+        if not dataclasses.is_dataclass(hint):
+            continue
+        sub = merged.get(name, {})
+        if isinstance(sub, hint):
+            checked[name] = sub
+            continue
+        if not isinstance(sub, Mapping):
+            raise ConfigError(f"parameter {where + name!r} must be a mapping of {hint.__name__} fields, got {sub!r}")
+        if issubclass(hint, ChapterConfig):  # a nested chapter-level config shares the chapter's seed and data
+            sub = {**{k: checked[k] for k in ("seed", "data_dir") if k in checked}, **sub}
+        checked[name] = build(hint, preset, sub, f"{where}{name}.")
+    return cls(**checked)
+
+
 def make_config(cls: type[ChapterConfig], preset: str = "default", overrides: Mapping[str, Any] | None = None,
                 **params: Any) -> ChapterConfig:
     """Build ``cls`` for ``preset``, then apply ``params`` and ``overrides`` (both checked).
@@ -66,14 +105,8 @@ def make_config(cls: type[ChapterConfig], preset: str = "default", overrides: Ma
     """
     if preset not in PRESET_NAMES:
         raise ConfigError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESET_NAMES)}")
-    types = _field_types(cls)
-    values: dict[str, Any] = dict(cls.PRESETS.get(preset, {}))
-    values.update(params)
-    values.update(dict(overrides or {}))
-    unknown = sorted(set(values) - set(types))
-    if unknown:
-        raise ConfigError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for {cls.__name__}; "
-                          f"valid keys: {', '.join(sorted(k for k in types if k != 'preset'))}")
-    checked = {k: _check_type(k, v, types[k]) for k, v in values.items()}
-    checked["preset"] = preset
-    return cls(**checked)
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError(f"overrides must be a mapping of config fields, got {overrides!r}")
+    if "preset" in (overrides or {}) or "preset" in params:
+        raise ConfigError("the preset is set by the 'preset' parameter, not by overrides")
+    return build(cls, preset, _merge(params, overrides or {}))

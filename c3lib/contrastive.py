@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .atomic import atomic_path, write_text
+from c3lib.atomic import atomic_path, write_text
 
 
 @dataclass(frozen=True)

@@ -3,77 +3,27 @@
     python -m c3lib.evaluate --run RUN_DIR --data-dir DIR --split SPLIT --out FILE.json
 
 ``DIR`` holds ``images/`` and ``captions.tsv`` (header ``image split caption``). The images are embedded
-by the image encoder the run was trained with: the run's ``config.json`` carries ``extra.encoder``, a
-spec ``{"name": ..., ...}`` looked up in :data:`ENCODERS`, a registry of functions
-``encoder(image_paths, run_dir, spec) -> (n, d) float array``. Built in:
-
-- ``efficientnet-projection``: frozen EfficientNet-Lite0 pooled features (1280) through a linear
-  projection head stored in the run dir (``spec["head"]``, a safetensors file with ``weight`` (d, 1280)
-  and optional ``bias`` (d,)), as in the locked-tower Flickr8k space;
-- ``import``: any function named ``spec["target"] = "package.module:function"`` (the hook other spaces
-  use without editing this file).
-
-Other code can also add to ``ENCODERS`` with :func:`register_encoder`. The embeddings are then transformed
-as *inference* inputs of the target modality (normalise, subtract the fitted image mean, renormalise),
-captioned greedily, and scored against the folder's captions.
+by the image encoder the run was trained with: the run's ``config.json`` carries ``extra.encoder``, a spec
+looked up in the explicit registry :data:`c3lib.encoders.registry.ENCODERS`. The embeddings are then
+transformed as *inference* inputs of the target modality (normalise, subtract the fitted image mean,
+renormalise), captioned greedily, and scored against the folder's captions.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 from pathlib import Path
-from typing import Callable, Sequence
-
-import numpy as np
+from typing import Sequence
 
 from c3lib.atomic import write_json
-
-Encoder = Callable[[Sequence[Path], Path, dict], np.ndarray]
-ENCODERS: dict[str, Encoder] = {}
-
-
-def register_encoder(name: str) -> Callable[[Encoder], Encoder]:
-    """Decorator: ``@register_encoder("my-space")`` adds a function to :data:`ENCODERS`."""
-    def deco(fn: Encoder) -> Encoder:
-        ENCODERS[name] = fn
-        return fn
-    return deco
-
-
-@register_encoder("efficientnet-projection")
-def _efficientnet_projection(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarray:
-    from safetensors.numpy import load_file
-    from c3lib.encoders.frozen import efficientnet_features
-    head = load_file(str(run_dir / spec.get("head", "encoder_head.safetensors")))
-    feats = efficientnet_features(list(paths), progress=False)  # (n, 1280)
-    out = feats @ head["weight"].T  # (n, d)
-    return out + head["bias"] if "bias" in head else out
-
-
-@register_encoder("import")
-def _import_target(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarray:
-    module, _, fn = spec["target"].partition(":")
-    return getattr(importlib.import_module(module), fn)(paths, run_dir, spec)
-
-
-def embed_images(paths: Sequence[Path], run_dir: Path, spec: dict | None) -> np.ndarray:
-    """Embed ``paths`` with the run's encoder spec; clear errors when it is missing or unknown."""
-    if not spec or "name" not in spec:
-        raise ValueError(f"{run_dir}/config.json names no image encoder (extra.encoder); a chapter must save "
-                         f"one with its captioner, e.g. {{'name': 'efficientnet-projection'}}")
-    import c3lib.captioning  # noqa: F401  (registers the world image tower)
-    if spec["name"] not in ENCODERS:
-        raise ValueError(f"unknown image encoder {spec['name']!r}; registered: {', '.join(sorted(ENCODERS))}")
-    return np.asarray(ENCODERS[spec["name"]](list(paths), Path(run_dir), spec), dtype=np.float64)
-
+from c3lib.encoders.registry import embed_images
 
 def evaluate_run(run: str | Path, data_dir: str | Path, split: str = "test", limit: int | None = None,
                  meteor: bool = True, beam_size: int = 1) -> dict:
     """Caption the images of ``data_dir`` (a Flickr8k-format folder) with the captioner in ``run``."""
     from c3lib.captioner import Captioner
-    from c3lib.data import load_flickr8k
+    from c3lib.data.loaders import load_flickr8k
     from c3lib.metrics import SPICE_NOTE, caption_metrics
 
     start = time.perf_counter()
@@ -108,7 +58,4 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    # Run the imported module's main, not this __main__ copy: encoders registered by other modules
-    # (e.g. c3lib.captioning's world image tower) land in c3lib.evaluate.ENCODERS.
-    from c3lib.evaluate import main as _main
-    _main()
+    main()

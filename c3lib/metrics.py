@@ -8,16 +8,14 @@ Scores are on the 0-100 scale the paper uses.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Mapping, Sequence
 
-_WORD = re.compile(r"[a-z0-9]+")
-
+from c3lib.tokenizer import words
 
 def tokenize(text: str) -> str:
     """Lower-case, punctuation dropped, single spaces: ``"A dog, running."`` -> ``"a dog running"``."""
-    return " ".join(_WORD.findall(text.lower()))
+    return " ".join(words(text))
 
 
 def _check(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> None:
@@ -45,6 +43,9 @@ def rouge1(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> f
                 best = max(best, 2 * prec * rec / (prec + rec))
         scores.append(best)
     return 100.0 * sum(scores) / len(scores)
+
+
+TABLE_METRICS = ("BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")  # the paper's captioning tables, in order
 
 
 def caption_metrics(predictions: Sequence[str], references: Sequence[Sequence[str]],

@@ -17,14 +17,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .atomic import write_json
+from c3lib.atomic import write_json
+from c3lib.paths import results_dir
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 _PACKAGES = ("c3lib", "numpy", "torch", "open_clip_torch", "transformers", "scikit-learn", "pycocoevalcap")
-
-
-def results_dir() -> Path:
-    return Path(os.environ.get("C3_RESULTS") or REPO_ROOT / "book" / "results")
 
 
 def versions() -> dict[str, str]:

@@ -22,8 +22,8 @@ import warnings
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from .atomic import write_json
-from .paths import runs_dir
+from c3lib.atomic import write_json
+from c3lib.paths import runs_dir
 
 MANIFEST = "manifest.json"
 T = TypeVar("T")

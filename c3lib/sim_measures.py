@@ -11,15 +11,10 @@ All take raw embeddings ``x``, ``y`` of shape ``(n, d)`` (torch), normalise them
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from .simulation import SyntheticSpace
 
-
-def _outside_span(block, basis):
+def outside_span(block, basis):
     """Norm of ``block`` (n, k) after removing its projection on the columns' span of ``basis`` (k, r)."""
     import torch
 
@@ -27,7 +22,7 @@ def _outside_span(block, basis):
     return (block - (block @ q) @ q.T).norm()
 
 
-def space_stats(x, y, space: SyntheticSpace) -> dict:
+def space_stats(x, y, space) -> dict:
     """Gap (overall, effective, ineffective dims) and alignment-noise size of raw ``x``, ``y``."""
     xn, yn = x / x.norm(dim=1, keepdim=True), y / y.norm(dim=1, keepdim=True)
     gap = xn.mean(0) - yn.mean(0)  # [d]
@@ -39,7 +34,7 @@ def space_stats(x, y, space: SyntheticSpace) -> dict:
             "gap_ineffective": float(gap[space.ineffective].norm()), "noise": float(eps.norm(dim=1).mean())}
 
 
-def sphere_prediction(x, y, space: SyntheticSpace) -> float:
+def sphere_prediction(x, y, space) -> float:
     """The ineffective gap if every row kept its initial ineffective *direction* and only its length changed,
     fixed by the unit norm of the normalised row: ``||xn_ineff|| = sqrt(1 - ||xn_eff||^2)``.
 
@@ -73,7 +68,7 @@ def gap_in_span(x, y, gamma: float = 0.99) -> tuple[float, int]:
     return float((vt[:k] @ (xn.mean(0) - yn.mean(0))).norm()), k
 
 
-def ineffective_decomposition(x, y, space: SyntheticSpace) -> dict:
+def ineffective_decomposition(x, y, space) -> dict:
     """Account for the ineffective gap of raw ``x``, ``y`` (n, d) row by row.
 
     Each normalised row's ineffective block ``v_i`` is split into its part along the row's own initial
@@ -106,11 +101,11 @@ def per_dim_variance(emb) -> np.ndarray:
     return en.double().var(dim=0).numpy()
 
 
-def ineffective_residual(x, space: SyntheticSpace) -> float:
+def ineffective_residual(x, space) -> float:
     """Norm of the raw ineffective block of ``x`` (n, d) outside span{c_img, c_txt}: 0 at init and, since
     every gradient there lies in that span, 0 after any number of SGD steps."""
     import torch
 
     ineff = space.ineffective
     basis = torch.stack([space.img_emb[0, ineff], space.txt_emb[0, ineff]], dim=1)
-    return float(_outside_span(x[:, ineff], basis))
+    return float(outside_span(x[:, ineff], basis))

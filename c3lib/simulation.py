@@ -8,10 +8,10 @@
 - :func:`optimise`: plain SGD at fixed temperature, recording the loss, the gap and the gradient along the
   ineffective dimensions; with a checkpoint folder it saves its state atomically every k steps and resumes
   from it (bit-identical to an uninterrupted run).
-- The measures (gaps, :func:`sphere_prediction`, :func:`gap_in_span`, ...) live in :mod:`c3lib.sim_measures`
-  and are re-exported here.
+- The measures (gaps, :func:`sphere_prediction`, :func:`gap_in_span`, ...) live in :mod:`c3lib.sim_measures`.
 
-Lemma 2 (the stable region) and the temperature sweep live in :mod:`c3lib.stable_region`.
+Lemma 2 (the stable region) lives in :mod:`c3lib.stable_region`; chapter 02's run in
+:mod:`c3lib.chapters.ch02_gap_survives_optimisation`.
 
 Embeddings are torch tensors ``(n, d)``; float32 unless said otherwise.
 """
@@ -21,11 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 
-from .config import ChapterConfig
-from .sim_measures import (_outside_span, gap_in_span, ineffective_decomposition, ineffective_residual,  # noqa: F401
-                           per_dim_variance, space_gap_vector, space_stats, sphere_prediction)
+from c3lib.sim_measures import gap_in_span, outside_span, space_gap_vector, space_stats, sphere_prediction
 
 
 @dataclass
@@ -94,7 +91,7 @@ def _check_pair(x, y) -> None:
             raise ValueError(f"{name} embeddings have zero rows, which have no direction to normalise")
 
 
-def _check_tau(tau: float) -> None:
+def check_tau(tau: float) -> None:
     if not (isinstance(tau, (int, float)) and tau > 0 and math.isfinite(tau)):
         raise ValueError(f"temperature tau must be a positive finite number, got {tau!r}")
 
@@ -109,7 +106,7 @@ def loss_and_grad(x, y, tau: float = 0.07, check: bool = True):
 
     if check:
         _check_pair(x, y)
-        _check_tau(tau)
+        check_tau(tau)
     n = x.shape[0]
     nx, ny = x.norm(dim=1, keepdim=True), y.norm(dim=1, keepdim=True)  # [n, 1]
     xn, yn = x / nx, y / ny
@@ -195,7 +192,7 @@ def _record(trace: Trace, step: int, x, y, space: SyntheticSpace, grads, basis, 
         getattr(trace, key).append(stats[key])
     trace.grad_ineffective.append(float(g_in.norm()))
     trace.grad_ineffective_normalised.append(float(torch.cat([gxn[:, ineff], gyn[:, ineff]]).norm()))
-    trace.grad_ineffective_outside.append(float(_outside_span(g_in, basis)))
+    trace.grad_ineffective_outside.append(float(outside_span(g_in, basis)))
     trace.gap_ineffective_predicted.append(sphere_prediction(x, y, space))
     trace.gap_cos_init.append(float(gap @ gap0 / (gap.norm() * gap0.norm())))
     trace.grad_gap_ineffective.append(float((gxn[:, ineff].mean(0) - gyn[:, ineff].mean(0)).norm()))
@@ -223,7 +220,7 @@ def _load_checkpoint(folder, meta: dict):
 def _save_checkpoint(folder, meta: dict, next_step: int, x, y, trace: Trace, finished: bool = False) -> None:
     import torch
 
-    from .atomic import atomic_path, write_json
+    from c3lib.atomic import atomic_path, write_json
 
     with atomic_path(folder / "state.pt") as tmp:
         torch.save({"meta": meta, "next_step": next_step, "x": x, "y": y, "trace": trace.as_dict(),
@@ -250,7 +247,7 @@ def optimise(space: SyntheticSpace, num_steps: int, lr: float = 0.1, tau: float 
                          f"{checkpoint_every}, {log_every}")
     if not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    _check_tau(tau)
+    check_tau(tau)
     x, y = space.img_emb.clone(), space.txt_emb.clone()
     _check_pair(x, y)
     ineff = space.ineffective
@@ -297,80 +294,6 @@ def _start_digest(space: SyntheticSpace) -> str:
         h.update(t.contiguous().numpy().tobytes())
     h.update(f"{space.img_dims},{space.txt_dims}".encode() + (b",shared" if space.shared else b""))
     return h.hexdigest()
-
-
-# --- chapter configs and runs ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GapSurvivesConfig(ChapterConfig):
-    """Chapter 02 (Fig 4): the gap survives contrastive optimisation."""
-
-    n: int = 200  # pairs (paper: 1000)
-    d: int = 512  # embedding dimension
-    img_dims: int = 25  # dims where images vary (random-init CLIP's effective image dim)
-    txt_dims: int = 230  # the next dims, where texts vary
-    num_steps: int = 20_000  # SGD steps (paper: 200k)
-    lr: float = 0.1  # plain SGD learning rate
-    tau: float = 0.07  # fixed temperature (CLIP's initial value)
-    log_every: int = 500  # record the trace every k steps
-    dtype: str = "float64"  # float64 keeps rounding in the ineffective block below 1e-6; float32 is ~2x faster
-    checkpoint_every: int = 5000  # save the state under runs/02_simulation/<config hash>/ every k steps; 0: never
-    shared_dims: int = 255  # the paper's own layout: both modalities vary in the first 255 dims (d_e = 255)
-    shared_steps: int = 10_000  # SGD steps of that second run
-
-    PRESETS = {
-        "smoke": {"n": 64, "num_steps": 400, "log_every": 50, "checkpoint_every": 0, "shared_steps": 200},
-        "default": {},
-        "paper": {"n": 1000, "num_steps": 200_000, "log_every": 2000, "dtype": "float32", "checkpoint_every": 10_000,
-                  "shared_steps": 200_000},
-    }
-
-
-def start(cfg: GapSurvivesConfig) -> SyntheticSpace:
-    """Chapter 02's collapsed start in the config's dtype."""
-    import torch
-
-    if cfg.dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {cfg.dtype!r}")
-    return synthetic_pairs(cfg.n, cfg.d, cfg.img_dims, cfg.txt_dims, cfg.seed, dtype=getattr(torch, cfg.dtype))
-
-
-def shared_layout(cfg: GapSurvivesConfig, progress: bool = True) -> dict:
-    """Fig 4 in the paper's layout: images and texts vary in the same first ``shared_dims`` dims (no
-    per-modality constants inside them), constants in the rest. Gap overall, in the effective and in the
-    ineffective dims, before and after ``shared_steps`` steps (same n, lr, tau, seed)."""
-    import torch
-
-    space = synthetic_pairs(cfg.n, cfg.d, cfg.shared_dims, cfg.shared_dims, cfg.seed,
-                            dtype=getattr(torch, cfg.dtype), shared=True)
-
-    def gaps(x, y) -> dict:
-        g = (x / x.norm(dim=1, keepdim=True)).mean(0) - (y / y.norm(dim=1, keepdim=True)).mean(0)
-        return {"gap": float(g.norm()), "gap_effective": float(g[space.effective].norm()),
-                "gap_ineffective": float(g[space.ineffective].norm())}
-
-    before = gaps(space.img_emb, space.txt_emb)
-    x, y, trace = optimise(space, cfg.shared_steps, cfg.lr, cfg.tau, max(cfg.shared_steps // 10, 1), progress=progress)
-    return {"before": before, "after": gaps(x, y), "steps": cfg.shared_steps, "dims": cfg.shared_dims,
-            "final_loss": float(trace.loss[-1])}
-
-
-def run_dir(cfg: GapSurvivesConfig):
-    """``runs/02_simulation/<hash of the settings that fix the trajectory>/``: a changed setting never resumes."""
-    from .cache import key_of
-    from .results import REPO_ROOT
-
-    params = {k: v for k, v in cfg.to_dict().items() if k not in ("preset", "data_dir", "checkpoint_every")}
-    return REPO_ROOT / "runs" / "02_simulation" / key_of(params)
-
-
-def run(cfg: GapSurvivesConfig, progress: bool = True):
-    """Chapter 02's optimisation with its checkpoints: ``(space, x, y, trace)``."""
-    space = start(cfg)
-    folder = run_dir(cfg) if cfg.checkpoint_every else None
-    x, y, trace = optimise(space, cfg.num_steps, cfg.lr, cfg.tau, cfg.log_every, progress=progress,
-                           checkpoint_dir=folder, checkpoint_every=cfg.checkpoint_every)
-    return space, x, y, trace
 
 
 def lemma1_check(space: SyntheticSpace, tau: float, n: int = 64) -> dict:

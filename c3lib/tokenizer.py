@@ -1,6 +1,11 @@
-"""Caption tokenizers: an offline word-level vocabulary (``default``) or GPT-2's BPE (``paper``).
+"""The project's one word tokenizer, and the vocabularies built on it.
 
-Why word-level offline: no network here, and GPT-2's BPE cannot be loaded without a download (offline
+- :func:`words`: lower-cased alphanumeric words, punctuation dropped; what the world text tower reads
+  (:class:`Vocab`) and what the caption metrics compare (:func:`c3lib.metrics.tokenize`).
+- :class:`CaptionTokenizer`: the decoder's tokenizer, an offline word-level vocabulary (``default``) or
+  GPT-2's BPE (``paper``). It keeps ``.`` as a token, since greedy decoding stops at it.
+
+Why word-level offline for the decoder: no network here, and GPT-2's BPE cannot be loaded without a download (offline
 ``from_pretrained`` may silently return an empty tokenizer). A word-level vocabulary built from the
 training captions with the ``tokenizers`` library is exact, tiny (a few thousand entries for Flickr8k)
 and saved with each run as ``tokenizer.json``, so a saved captioner always decodes with its own
@@ -10,10 +15,42 @@ vocabulary. Lower-cased, punctuation split off; ``.`` is its own token (greedy d
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
 SPECIALS = ("[PAD]", "[UNK]", "[EOS]")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def words(text: str) -> list[str]:
+    """``"A Dog, running."`` -> ``["a", "dog", "running"]``."""
+    return _WORD.findall(text.lower())
+
+
+PAD, UNK = 0, 1
+
+
+class Vocab:
+    """A word-level vocabulary built from captions; ids 0 and 1 are padding and unknown words."""
+
+    def __init__(self, tokens: Sequence[str]):
+        self.words = ["<pad>", "<unk>", *sorted(set(tokens) - {"<pad>", "<unk>"})]
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    @classmethod
+    def build(cls, captions: Sequence[str]) -> "Vocab":
+        return cls([w for c in captions for w in words(c)])
+
+    def encode(self, captions: Sequence[str], max_len: int = 16) -> "torch.Tensor":
+        """Token ids ``(n, max_len)``, right-padded with 0."""
+        import torch
+
+        out = torch.zeros(len(captions), max_len, dtype=torch.long)
+        for i, c in enumerate(captions):
+            ids = [self.index.get(w, UNK) for w in words(c)][:max_len]
+            out[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return out
 
 
 class CaptionTokenizer:

@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from c3lib.c3 import DEFAULT_NOISE_STD, C3Transform
+from c3lib.transform import DEFAULT_NOISE_STD, C3Transform
 
 
 def _data(seed=0, n=50, d=8):

@@ -40,18 +40,18 @@ def test_second_chapter_run_reuses_the_frozen_features(monkeypatch):
     data = os.environ.get("C3_DATA")
     if not data:
         pytest.skip("needs the real data: set C3_DATA to the shared data folder (Flickr8k)")
-    from c3lib import connect
+    from c3lib import spaces
     from c3lib.config import make_config
     from c3lib.encoders import frozen
 
-    cfg = make_config(connect.ConnectConfig, "smoke", seed=0, data_dir=data)
-    first = connect.flickr_features(cfg, "val", 3)
+    cfg = make_config(spaces.SpaceConfig, "smoke", seed=0, data_dir=data)
+    first = spaces.flickr_features(cfg, "val", 3)
 
     def refuse(*args, **kwargs):
         raise AssertionError("the cached features must be reused, not recomputed")
 
     monkeypatch.setattr(frozen, "efficientnet_features", refuse)
     monkeypatch.setattr(frozen, "minilm_features", refuse)
-    second = connect.flickr_features(cfg, "val", 3)
+    second = spaces.flickr_features(cfg, "val", 3)
     assert np.array_equal(first["a"], second["a"]) and np.array_equal(first["b"], second["b"])
     assert first["a"].shape == (3, 1280) and first["b"].shape == (3, 5, 384)

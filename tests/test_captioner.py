@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from c3lib.c3 import C3Transform
+from c3lib.transform import C3Transform
 from c3lib.captioner import Captioner
 from c3lib.tokenizer import CaptionTokenizer
-from c3lib.train_captioner import TrainConfig, bucket_batches, fit_captioner
+from c3lib.trainer import TrainConfig, bucket_batches, fit_captioner
 
 CAPS = ["a dog runs on the grass .", "a man rides a red bike .", "two children play in the water .",
         "a cat sleeps on a sofa ."]

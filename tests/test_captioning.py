@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from c3lib import captioning
-from c3lib.captioning import CaptionTask, claims, run_path, summarise, train_or_load, write_flickr_folder
+from c3lib import decoders, tasks
+from c3lib.chapters.ch06_captioning import claims
+from c3lib.decoders import run_path, summarise, train_or_load
+from c3lib.tasks import CrossModalTask, write_flickr_folder
 from c3lib.encoders.towers import ImageTower
 from c3lib.evaluate import evaluate_run
-from c3lib.train_captioner import TrainConfig, finetune_captioner
+from c3lib.trainer import TrainConfig, finetune_captioner
 
 WORDS = ["red", "blue", "green", "small", "large"]
 SHAPES = ["circle", "square", "ring"]
@@ -36,9 +38,9 @@ def tiny_task():
         img = tower(torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255).numpy().astype(np.float64)
     caps = _captions(rng, 60)
     text = rng.normal(size=(60, 16)) + 2.0  # a text cloud away from the images: a modality gap
-    return CaptionTask(
-        name="tiny", train_emb=text[:48], train_caps=caps[:48], val_emb=text[48:], val_caps=caps[48:],
-        image_emb=img, test_emb=img, test_refs=[[c] for c in _captions(rng, 12)],
+    return CrossModalTask(
+        name="tiny", train_emb=text[:48], train_targets=caps[:48], val_emb=text[48:], val_targets=caps[48:],
+        unpaired_emb=img, test_emb=img, test_refs=[[c] for c in _captions(rng, 12)],
         test_ids=[f"img-{i:02d}" for i in range(12)], test_pixels=pixels,
         encoder={"name": "world-image-tower", "dim": 16, "image_size": 8, "weights": "image_tower.safetensors"},
         encoder_files={"image_tower.safetensors": {k: v.numpy() for k, v in tower.state_dict().items()}})
@@ -49,7 +51,7 @@ TCFG = TrainConfig(n_layer=1, n_embd=32, n_head=2, num_epochs=3, batch_size=16, 
 
 def test_runs_are_saved_reused_and_retrained_when_settings_change(tiny_task, tmp_path, monkeypatch):
     calls = []
-    import c3lib.train_captioner as tc
+    import c3lib.trainer as tc
 
     def counting(*a, **k):
         calls.append(1)
@@ -70,7 +72,7 @@ def test_runs_are_saved_reused_and_retrained_when_settings_change(tiny_task, tmp
 
 def test_evaluate_command_matches_the_chapter_score(tiny_task, tmp_path):
     cap, _ = train_or_load(tiny_task, "C3", 1, TCFG, 0.1, root=tmp_path)
-    chapter, preds = captioning.score(cap, tiny_task, meteor=False)
+    chapter, preds = decoders.score(cap, tiny_task, meteor=False)
     folder = write_flickr_folder(tiny_task, tmp_path / "fresh")
     assert len((folder / "captions.tsv").read_text().splitlines()) == 1 + 12
     ev = evaluate_run(run_path("tiny", "C3", 1, tmp_path), folder, "test", meteor=False)
@@ -84,7 +86,7 @@ def test_summary_mean_std_and_claims():
     runs = [{"task": "t", "variant": v, "seed": s, "CIDEr": c, "SPICE": None}
             for v, cs in {"C1": (10, 12), "C2-collapse": (14, 16), "C2-corrupt": (9, 9), "C3": (20, 22)}.items()
             for s, c in enumerate(cs)]
-    summ = summarise(runs, keys=("CIDEr", "SPICE"))
+    summ = summarise(runs)
     c3 = next(r for r in summ if r["variant"] == "C3")
     assert c3["CIDEr"] == 21 and c3["CIDEr std"] == 1 and c3["SPICE"] is None and c3["n_seeds"] == 2
     verdict = claims(summ)["t"]
@@ -93,7 +95,7 @@ def test_summary_mean_std_and_claims():
 
 
 def test_finetune_on_images_lowers_their_loss_and_checks_inputs(tiny_task):
-    from c3lib.train_captioner import encode_captions, text_loss
+    from c3lib.trainer import encode_captions, text_loss
     cap, _ = train_or_load(tiny_task, "C3", 0, TCFG, 0.1, save=False)
     caps = [r[0] for r in tiny_task.test_refs]
     x = torch.as_tensor(cap.transform.transform(tiny_task.test_emb, "target", train=False), dtype=torch.float32)
@@ -113,11 +115,11 @@ def test_finetune_on_images_lowers_their_loss_and_checks_inputs(tiny_task):
 
 def test_bad_task_requests():
     with pytest.raises(ValueError, match="unknown captioning task 'nope'"):
-        captioning.build_task("nope", "smoke", 10, 2, 2)
+        tasks.build_task("nope", "smoke", 10, 2, 2)
     with pytest.raises(ValueError, match="only 5 exist"):
-        captioning._split_texts(np.zeros((5, 2)), ["a"] * 5, 4, 2, 0)
+        tasks._split_texts(np.zeros((5, 2)), ["a"] * 5, 4, 2, 0)
     with pytest.raises(ValueError, match="text_source"):
-        captioning.flickr_task("imagenet", "smoke", 10, 2, 2)
+        tasks.flickr_task("imagenet", "smoke", 10, 2, 2)
 
 
 def test_saved_run_is_plain_json_and_safetensors(tiny_task, tmp_path):
@@ -132,12 +134,12 @@ def test_coco_clip_task_on_a_fake_karpathy_copy(tmp_path, monkeypatch):
     """The paper's task end to end without downloads: random-init ViT-B-32 stands in for 'openai'."""
     from test_geometry_stats import _fake_karpathy, _no_download
 
-    from c3lib.data import DataNotFoundError
+    from c3lib.data.loaders import DataNotFoundError
     from c3lib.encoders import openclip as oc
 
     _no_download(monkeypatch)
     with pytest.raises(DataNotFoundError, match="dataset_coco.json"):
-        captioning.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path))
+        tasks.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path))
     _fake_karpathy(tmp_path)
     monkeypatch.setenv("C3_CACHE", str(tmp_path / "cache"))
     real_load, loads = oc.load_openclip, []
@@ -148,10 +150,10 @@ def test_coco_clip_task_on_a_fake_karpathy_copy(tmp_path, monkeypatch):
         return real_load(name, None, seed=0)
 
     monkeypatch.setattr(oc, "load_openclip", stand_in)
-    task = captioning.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path), progress=False)
+    task = tasks.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path), progress=False)
     assert task.run_name == "coco-clip-paper" and task.encoder["name"] == "openclip"
-    assert task.train_emb.shape == (6, 512) and len(task.val_caps) == 2  # 4 train+restval images x 2 captions
+    assert task.train_emb.shape == (6, 512) and len(task.val_targets) == 2  # 4 train+restval images x 2 captions
     assert task.test_emb.shape == (1, 512) and task.test_refs == [["A picture number 3.", "Another caption 3."]]
-    assert not set(task.train_caps) & set(task.val_caps) and loads == ["ViT-B-32"]
-    captioning.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path), progress=False)
+    assert not set(task.train_targets) & set(task.val_targets) and loads == ["ViT-B-32"]
+    tasks.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path), progress=False)
     assert loads == ["ViT-B-32"]  # every embedding cached: the model is not loaded again

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from c3lib import connect
+from c3lib import spaces
 from c3lib.config import make_config
-from c3lib.contrastive import PairModel, TrainSpec, clip_loss, retrieval_recall, train_pair
-from c3lib.encoders.towers import AudioTower, ImageTower, TextTower, VideoTower, Vocab
+from c3lib.contrastive import clip_loss, retrieval_recall
+from c3lib.encoders.towers import AudioTower, ImageTower, TextTower, VideoTower
+from c3lib.tokenizer import Vocab
 
 
 def test_clip_loss_is_low_for_matched_pairs_and_symmetric():
@@ -38,23 +39,23 @@ def test_tower_shapes():
 
 
 def test_interrupted_training_resumes_to_the_same_numbers(tmp_path, monkeypatch):
-    monkeypatch.setattr(connect, "REPO_ROOT", tmp_path)
-    cfg = make_config(connect.ConnectConfig, "smoke", {"num_epochs": 3, "n_train": 128, "n_test": 32})
-    full = connect.train_space(cfg, "image-text")
+    monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
+    cfg = make_config(spaces.SpaceConfig, "smoke", {"num_epochs": 3, "n_train": 128, "n_test": 32})
+    full = spaces.train_space(cfg, "image-text")
     import shutil
 
     shutil.rmtree(tmp_path / "runs")
-    cut = connect.train_space(cfg, "image-text", stop_after_epoch=0)  # "crash" after the first epoch
+    cut = spaces.train_space(cfg, "image-text", stop_after_epoch=0)  # "crash" after the first epoch
     assert len(cut["history"]["loss"]) == 1
-    resumed = connect.train_space(cfg, "image-text")
+    resumed = spaces.train_space(cfg, "image-text")
     assert resumed["history"] == full["history"]
     assert resumed["trained"]["recall"] == full["trained"]["recall"]
     assert resumed["trained"]["gap"] == pytest.approx(full["trained"]["gap"], abs=0)
 
 
 def test_training_learns_on_the_world(tmp_path, monkeypatch):
-    monkeypatch.setattr(connect, "REPO_ROOT", tmp_path)
-    cfg = make_config(connect.ConnectConfig, "smoke", {"num_epochs": 6, "n_train": 512, "n_test": 64})
-    rep = connect.train_space(cfg, "audio-image")
+    monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
+    cfg = make_config(spaces.SpaceConfig, "smoke", {"num_epochs": 6, "n_train": 512, "n_test": 64})
+    rep = spaces.train_space(cfg, "audio-image")
     assert rep["history"]["loss"][-1] < rep["history"]["loss"][0]
     assert rep["trained"]["recall"]["a2b_R@5"] > 3 * rep["trained"]["recall"]["chance_R@5"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from c3lib import data
-from c3lib.collapse import CollapseConfig, precomputed_spaces
+from c3lib.data import loaders as data
+from c3lib.chapters.ch01_dimensional_collapse import CollapseConfig, precomputed_spaces
 from c3lib.config import make_config
 
 

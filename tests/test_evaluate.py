@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from c3lib.c3 import C3Transform
-from c3lib.evaluate import ENCODERS, embed_images, main
-from c3lib.train_captioner import TrainConfig, fit_captioner
+from c3lib.transform import C3Transform
+from c3lib.encoders.registry import ENCODERS, embed_images
+from c3lib.evaluate import main
+from c3lib.trainer import TrainConfig, fit_captioner
 
 COLORS = {"red.png": ((220, 20, 20), "a red square ."), "green.png": ((20, 200, 20), "a green field ."),
           "blue.png": ((20, 20, 220), "a blue sky ."), "white.png": ((240, 240, 240), "a white wall .")}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from c3lib.gap_shift import orthogonal_direction, synthetic_captions
+from c3lib.chapters.ch10_gap_shift import orthogonal_direction
+from c3lib.data.standins import bag_of_words_captions
 
 
 def test_direction_is_orthogonal_to_the_span():
@@ -26,6 +27,6 @@ def test_full_rank_falls_back_to_least_variance_direction():
     assert abs(abs(c[3]) - 1) < 1e-3 and diag["variance_fraction_along_c"] < 1e-5
 
 
-def test_synthetic_captions_shapes():
-    caps, emb = synthetic_captions(5, 8, np.random.default_rng(0))
+def test_bag_of_words_captions_shapes():
+    caps, emb = bag_of_words_captions(5, 8, np.random.default_rng(0))
     assert len(caps) == 5 and emb.shape == (5, 8) and all(c.endswith(" .") for c in caps)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from c3lib import gapstats
+from c3lib.chapters import ch04_geometry_statistics as gapstats
 from c3lib.config import make_config
 from c3lib.geometry import gap_statistics
 
@@ -96,7 +96,7 @@ def _no_download(monkeypatch):
 
 
 def test_paper_preset_explains_what_is_missing(tmp_path, monkeypatch):
-    from c3lib.data import DataNotFoundError
+    from c3lib.data.loaders import DataNotFoundError
 
     _no_download(monkeypatch)
     monkeypatch.delenv("C3_DATA", raising=False)
@@ -132,7 +132,7 @@ def _fake_karpathy(root, splits=("train", "restval", "val", "test", "train", "re
 
 
 def test_karpathy_loader_reads_train_and_restval(tmp_path):
-    from c3lib.data import DataNotFoundError, load_coco_karpathy
+    from c3lib.data.loaders import DataNotFoundError, load_coco_karpathy
 
     _fake_karpathy(tmp_path)
     pairs = load_coco_karpathy(tmp_path)  # default: train + restval, in the file's order
@@ -180,7 +180,7 @@ def test_paper_space_encodes_and_caches_the_karpathy_pairs(tmp_path, monkeypatch
 
 
 def test_pretrained_clip_matches_table_1(data_root):
-    from c3lib.data import load_pair_features
+    from c3lib.data.loaders import load_pair_features
 
     st = gap_statistics(*load_pair_features(data_root, "clip"), group_size=100, seed=0)
     assert st.mean("gap_length") == pytest.approx(0.83, abs=0.04)

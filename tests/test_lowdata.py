@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from c3lib import lowdata
-from c3lib.c3 import C3Transform
-from c3lib.captioning import METRICS
+from c3lib.chapters import ch07_low_data as lowdata
+from c3lib.transform import C3Transform
+from c3lib.metrics import TABLE_METRICS as METRICS
 from c3lib.config import make_config
-from c3lib.train_captioner import TrainConfig, encode_captions, fit_captioner, text_loss
+from c3lib.trainer import TrainConfig, encode_captions, fit_captioner, text_loss
 
 CAPS = ["a dog runs on the grass .", "a man rides a red bike .", "two children play in the water .",
         "a cat sleeps on a sofa .", "a girl jumps into a pool .", "a brown dog swims ."]
@@ -133,3 +133,25 @@ def test_early_stopping_keeps_the_pretrained_decoder_when_no_epoch_helps(pretrai
     tuned = lowdata.finetune(cap, img, CAPS, TrainConfig(**{**TINY.__dict__, "num_epochs": 5}), val=(img, CAPS),
                              min_steps=20)
     assert tuned is not cap and lowdata.pair_loss(tuned, img, CAPS) < lowdata.pair_loss(cap, img, CAPS)
+
+
+def test_claims_on_a_constructed_summary():
+    cider = {1.0: {"ClipCap": 10.0, "C1": 12.0, "C3": 18.0}, 100.0: {"ClipCap": 30.0, "C1": 29.0, "C3": 31.0}}
+    std = {1.0: {"ClipCap": 1.0, "C1": 1.0, "C3": 2.0}, 100.0: {"ClipCap": 0.0, "C1": 0.0, "C3": 0.0}}
+    summary = [{"fraction": f, "method": m, "CIDEr": c, "CIDEr std": std[f][m]} for f, row in cider.items()
+               for m, c in row.items()]
+    runs = [{"fraction": 1.0, "method": "C3", "kept_pretrained": True},
+            {"fraction": 1.0, "method": "C1", "kept_pretrained": False},
+            {"fraction": 100.0, "method": "C3", "kept_pretrained": True},
+            {"fraction": 1.0, "method": "ClipCap", "kept_pretrained": False},
+            {"fraction": 0.0, "method": "C3", "kept_pretrained": False}]
+    c = lowdata.claims(summary, runs, (1.0, 100.0))
+    assert c["c3_minus_clipcap_cider"] == {1.0: 8.0, 100.0: 1.0}
+    assert c["c3_beats_supervised_at_smallest"] and c["c3_clearly_beats_supervised_at_smallest"]  # 8 > 2 + 1
+    assert c["advantage_shrinks"] and c["best_at_smallest"] == "C3"
+    assert c["kept_pretrained_per_fraction"] == {1.0: 1, 100.0: 1}
+    assert c["paper_c3_minus_clipcap_cider"][1.0] == pytest.approx(96.4 - 71.1)
+    summary[2]["CIDEr"] = 10.5  # C3 at 1 %: ahead by less than the seed spreads, and the advantage grows
+    c = lowdata.claims(summary, runs, (1.0, 100.0))
+    assert c["c3_beats_supervised_at_smallest"] and not c["c3_clearly_beats_supervised_at_smallest"]
+    assert not c["advantage_shrinks"] and c["best_at_smallest"] == "C1"

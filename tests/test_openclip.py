@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from c3lib import synthetic
+from c3lib.data import standins as synthetic
 from c3lib.encoders import openclip
 
 

@@ -39,7 +39,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
 def test_committed_chapter01_results_match_the_paper_and_the_data(data_root):
     """Regression: the committed default results hold 25 / 230, and recomputing from the data agrees."""
-    from c3lib.collapse import CollapseConfig, precomputed_spaces
+    from c3lib.chapters.ch01_dimensional_collapse import CollapseConfig, precomputed_spaces
 
     rec = results.load("01_dimensional_collapse", REPO / "book" / "results")
     assert rec["preset"] == "default"

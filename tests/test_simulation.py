@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from c3lib import sim_measures as sm
 from c3lib import simulation as sim
 from c3lib import stable_region as sr
+from c3lib.chapters import ch03_alignment_noise_temperature as ch03
 
 
 def test_closed_form_gradient_equals_autograd():
@@ -41,7 +43,7 @@ def test_synthetic_start_matches_the_paper_setup():
     raw = sim.synthetic_pairs(50, 512, 25, 230, seed=0, unit_rows=False)
     assert (raw.img_emb[:, 25:].std(0) == 0).all() and (raw.txt_emb[:, :25].std(0) == 0).all()
     assert (raw.txt_emb[:, 255:].std(0) == 0).all() and (raw.img_emb[:, :25].std(0) > 0).all()
-    stats = sim.space_stats(x, y, space)
+    stats = sm.space_stats(x, y, space)
     assert stats["gap"] == pytest.approx(1.21, abs=0.06)  # paper's 1.21 at init
     assert stats["gap_ineffective"] == pytest.approx(0.99, abs=0.06)
 
@@ -52,7 +54,7 @@ def test_no_gradient_outside_the_constant_directions():
     assert trace.loss[-1] < trace.loss[0]
     assert max(trace.grad_ineffective_outside) < 1e-12
     assert min(trace.grad_ineffective) > 1e-6  # but along the constants it is not zero
-    assert sim.ineffective_residual(x, space) < 1e-12 and sim.ineffective_residual(y, space) < 1e-12
+    assert sm.ineffective_residual(x, space) < 1e-12 and sm.ineffective_residual(y, space) < 1e-12
     assert trace.noise[-1] < trace.noise[0]
 
 
@@ -103,8 +105,8 @@ def test_lemma2_margin_is_exact_and_grows_with_tau():
 def test_lower_tau_leaves_more_alignment_noise():
     from c3lib.config import make_config
 
-    cfg = make_config(sr.TemperatureConfig, "smoke", {"taus": [0.02, 0.1], "n": 24, "d": 128, "img_dims": 6, "txt_dims": 30, "max_steps": 800})
-    out = sr.tau_sweep(cfg, progress=False)
+    cfg = make_config(ch03.TemperatureConfig, "smoke", {"taus": [0.02, 0.1], "n": 24, "d": 128, "img_dims": 6, "txt_dims": 30, "max_steps": 800})
+    out = ch03.tau_sweep(cfg, progress=False)
     assert all(r["reached"] for r in out)
     assert out[0]["noise"] > out[1]["noise"] and out[0]["steps"] < out[1]["steps"]
     assert all(math.isfinite(r["margin_mean"]) for r in out)
@@ -159,7 +161,7 @@ def test_ineffective_gap_moves_only_by_the_sphere_renormalisation():
         assert got == pytest.approx(want, rel=0.02)
     assert trace.gap_ineffective_predicted[0] == pytest.approx(trace.gap_ineffective[0], abs=1e-12)
     assert min(trace.gap_cos_init) > 0.999  # the gap vector keeps its direction
-    dec = sim.ineffective_decomposition(x, y, space)
+    dec = sm.ineffective_decomposition(x, y, space)
     assert dec["measured"] == pytest.approx(trace.gap_ineffective[-1], abs=1e-12)
     assert dec["sphere"] == pytest.approx(trace.gap_ineffective_predicted[-1], abs=1e-12)
     # the rows tilt, but their tilts nearly cancel in the mean: what is left is far below one row's tilt
@@ -175,13 +177,13 @@ def test_gap_in_span_on_a_constructed_space():
     y = y / y.norm(dim=1, keepdim=True) * 0.6
     x = y.clone()
     x[:, 8], y[:, 9] = 0.8, 0.8  # each modality's constant, outside the 3-dim span: unit rows, gap along e8 - e9
-    norm, k = sim.gap_in_span(x, y)
+    norm, k = sm.gap_in_span(x, y)
     assert k == 3 and norm < 1e-12
     x, y = torch.randn(50, 12, dtype=torch.float64) + 0.5, torch.randn(50, 12, dtype=torch.float64)
     gap = (x / x.norm(dim=1, keepdim=True)).mean(0) - (y / y.norm(dim=1, keepdim=True)).mean(0)
-    norm, k = sim.gap_in_span(x, y, gamma=1.0)  # full-rank rows: the whole gap lies in their span
+    norm, k = sm.gap_in_span(x, y, gamma=1.0)  # full-rank rows: the whole gap lies in their span
     assert k == 12 and norm == pytest.approx(float(gap.norm()), rel=1e-10)
-    assert sim.gap_in_span(x, y, gamma=0.5)[0] < norm
+    assert sm.gap_in_span(x, y, gamma=0.5)[0] < norm
 
 
 def test_training_turns_the_gap_orthogonal_to_the_spans():

@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from c3lib import world
-from c3lib import world_render as wr
+from c3lib.data import world
+from c3lib.data import render as wr
 
 
 def _digest(*arrays) -> str:

@@ -37,7 +37,7 @@ def download_checked(url: str, sha256: str, dest: Path) -> Path:
 
     from tqdm.auto import tqdm
 
-    from ..atomic import atomic_path
+    from c3lib.atomic import atomic_path
 
     if dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() == sha256:
         return dest
@@ -158,7 +158,7 @@ def save_state_dict(model: Any, path: str | os.PathLike) -> Path:
     """Save ``model``'s weights as safetensors, atomically."""
     from safetensors.torch import save_file
 
-    from ..atomic import atomic_path
+    from c3lib.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))

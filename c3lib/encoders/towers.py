@@ -10,37 +10,10 @@ Each maps one modality to a ``dim``-d embedding (unnormalised; the CLIP loss nor
 
 from __future__ import annotations
 
-import re
-from typing import Sequence
-
 import torch
 from torch import nn
 
-PAD, UNK = 0, 1
-
-
-class Vocab:
-    """A word-level vocabulary built from captions; ids 0 and 1 are padding and unknown words."""
-
-    def __init__(self, words: Sequence[str]):
-        self.words = ["<pad>", "<unk>", *sorted(set(words) - {"<pad>", "<unk>"})]
-        self.index = {w: i for i, w in enumerate(self.words)}
-
-    @staticmethod
-    def tokenize(text: str) -> list[str]:
-        return re.findall(r"[a-z]+", text.lower())
-
-    @classmethod
-    def build(cls, captions: Sequence[str]) -> "Vocab":
-        return cls([w for c in captions for w in cls.tokenize(c)])
-
-    def encode(self, captions: Sequence[str], max_len: int = 16) -> torch.Tensor:
-        """Token ids ``(n, max_len)``, right-padded with 0."""
-        out = torch.zeros(len(captions), max_len, dtype=torch.long)
-        for i, c in enumerate(captions):
-            ids = [self.index.get(w, UNK) for w in self.tokenize(c)][:max_len]
-            out[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-        return out
+from c3lib.tokenizer import PAD
 
 
 def _cnn(width: int) -> nn.Sequential:

@@ -6,7 +6,7 @@ transform as inference inputs (normalise, collapse with the image mean; no noise
 fine-tunes on caption embeddings here, which never shows the decoder an image; we do not copy that.
 Against them: a supervised ClipCap trained from scratch on the same pairs only (C1 transform: normalised
 image embeddings; its tokenizer learnt from those pairs' captions). Everything is scored on held-out test
-images with :func:`c3lib.captioning.score`; the pre-trained decoders' zero-shot scores are the 0 % point.
+images with :func:`c3lib.decoders.score`; the pre-trained decoders' zero-shot scores are the 0 % point.
 
 Pairs: the space's training images, five captions each. A seeded set of ``n_val_images`` images (all
 five captions) is held out for early stopping; the pool is the rest, and fraction ``p`` with seed ``s``
@@ -22,8 +22,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from c3lib.captioning import METRICS, PAPER_TABLE2, CaptionTask, mean_std
 from c3lib.config import ChapterConfig
+from c3lib.decoders import CaptionSetup, score, train_or_load
+from c3lib.metrics import TABLE_METRICS as METRICS
 
 METHODS = ("ClipCap", "C1", "C2-collapse", "C2-corrupt", "C3")
 # Paper Table 5 (MS-COCO, CLIP ViT-B/32 + GPT-2): % of pairs -> method -> METRICS order
@@ -42,7 +43,9 @@ PAPER_TABLE5 = {
             "C2-collapse": (74.6, 32.3, 27.1, 55.2, 109.2, 20.1), "C2-corrupt": (74.1, 32.2, 27.1, 55.2, 108.8, 20.2),
             "C3": (74.0, 32.2, 27.1, 55.2, 108.9, 20.2)},
 }
-PAPER_ZERO_SHOT = dict(PAPER_TABLE2)  # 0 %: Table 2, image-free zero-shot
+PAPER_ZERO_SHOT = {  # 0 %: the paper's Table 2, image-free zero-shot (the same decoders before fine-tuning)
+    "C1": (28.1, 2.4, 12.2, 25.4, 13.0, 6.8), "C2-collapse": (44.4, 6.1, 15.5, 33.6, 25.2, 9.2),
+    "C2-corrupt": (69.0, 25.5, 24.3, 50.8, 87.6, 17.6), "C3": (71.0, 27.7, 25.0, 52.0, 93.3, 18.3)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +62,7 @@ class LowDataConfig(ChapterConfig):
     min_steps: int = 60  # every run takes at least this many steps: small subsets are cycled
     lr: float = 3e-4  # fine-tuning rate (pre-trained decoders); 0 = the pre-training rate, as the paper
     meteor: bool = True  # METEOR (Java; c3lib.metrics keeps one process for all the chapter's scorings)
+    setup: CaptionSetup = dataclasses.field(default_factory=CaptionSetup)  # chapter 06's tasks and decoders
 
     PRESETS = {
         "smoke": {"task": "world", "seeds": (0,), "n_val_images": 16, "n_pool_images": 0, "num_epochs": 2,
@@ -105,19 +109,6 @@ def split_images(n_images: int, n_val: int, seed: int, n_pool: int = 0) -> tuple
     return np.sort(rest), np.sort(order[:n_val])
 
 
-def image_pairs(task: CaptionTask, space_preset: str, seed: int, data_dir: str) -> list[list[str]]:
-    """The five captions of each training image whose embedding is a row of ``task.image_emb``."""
-    from c3lib import connect
-    from c3lib.config import make_config
-
-    ccfg = make_config(connect.ConnectConfig, space_preset, seed=seed, data_dir=data_dir)
-    if task.name == "world":
-        return [list(c) for c in connect.world_data(ccfg, "image-text", "train", ccfg.n_train)["captions"]]
-    if task.name.startswith("flickr8k"):
-        return [list(c) for c in connect.flickr_features(ccfg, "train", ccfg.flickr_train)["captions"]]
-    raise ValueError(f"no image-caption pairs for task {task.name!r}")
-
-
 def cycled(emb: np.ndarray, captions: Sequence[str], min_pairs: int) -> tuple[np.ndarray, list[str]]:
     """Repeat the pairs (in order, whole passes first) until there are at least ``min_pairs``."""
     idx = np.resize(np.arange(len(captions)), max(len(captions), min_pairs))
@@ -140,7 +131,7 @@ def _check_pairs(emb: np.ndarray, captions: Sequence[str], d_in: int | None = No
 def finetune(pretrained, emb: np.ndarray, captions: Sequence[str], tcfg, val: tuple | None = None,
              min_steps: int = 0, log: list | None = None):
     """Fine-tune a pre-trained captioner on image embeddings ``emb`` (n, d) and their ``captions``."""
-    from c3lib.train_captioner import finetune_captioner
+    from c3lib.trainer import finetune_captioner
 
     emb = _check_pairs(emb, captions, pretrained.model.spec.d_in)
     x, caps = cycled(emb, captions, math.ceil(min_steps / tcfg.num_epochs) * tcfg.batch_size)
@@ -156,7 +147,7 @@ def pair_loss(cap, emb: np.ndarray, captions: Sequence[str], modality: str = "ta
     """Per-token loss of ``cap`` on image-caption pairs (images as inference inputs of ``modality``)."""
     import torch
 
-    from c3lib.train_captioner import encode_captions, text_loss
+    from c3lib.trainer import encode_captions, text_loss
 
     x = torch.as_tensor(cap.transform.transform(emb, modality=modality, train=False), dtype=torch.float32)
     return text_loss(cap.model, x, encode_captions(cap.tokenizer, captions), cap.tokenizer.pad_id, 256)
@@ -165,9 +156,9 @@ def pair_loss(cap, emb: np.ndarray, captions: Sequence[str], modality: str = "ta
 def supervised(emb: np.ndarray, captions: Sequence[str], tcfg, val: tuple | None = None, min_steps: int = 0,
                log: list | None = None):
     """ClipCap from scratch on the pairs only: normalised image embeddings (C1), tokenizer from ``captions``."""
-    from c3lib.c3 import C3Transform
+    from c3lib.transform import C3Transform
     from c3lib.tokenizer import CaptionTokenizer
-    from c3lib.train_captioner import fit_captioner
+    from c3lib.trainer import fit_captioner
 
     emb = _check_pairs(emb, captions)
     tok = None if tcfg.lm == "gpt2" else CaptionTokenizer.train_word_level(list(captions), tcfg.min_word_freq)
@@ -180,21 +171,15 @@ def run(cfg: LowDataConfig, progress: bool = True) -> dict[str, Any]:
     """Zero-shot scores of the pre-trained decoders, then every (fraction, seed, method): train and score."""
     from tqdm.auto import tqdm
 
-    from c3lib.captioning import AblationConfig, build_task, score, train_or_load
-    from c3lib.config import make_config
-
     for f in cfg.fractions:
         check_fraction(f)
-    abl = make_config(AblationConfig, cfg.preset, seed=cfg.seed, data_dir=cfg.data_dir)  # chapter 06's settings
-    space_preset = abl.space_preset or cfg.preset
-    task = build_task(cfg.task, space_preset, abl.train_captions(cfg.task), abl.n_val_captions, abl.n_test_images,
-                      cfg.seed, cfg.data_dir, progress=False)
-    pre_cfg = abl.train_config()
-    pretrained = {v: train_or_load(task, v, 0, pre_cfg, abl.noise_std)[0] for v in cfg.variants}
-    img_pairs = image_pairs(task, space_preset, cfg.seed, cfg.data_dir)
+    task = cfg.setup.task(cfg.task, cfg.preset, cfg.seed, cfg.data_dir)
+    pre_cfg = cfg.setup.decoder
+    pretrained = {v: train_or_load(task, v, 0, pre_cfg, cfg.setup.noise_std)[0] for v in cfg.variants}
+    img_emb, img_pairs = task.pairs()
     pool_img, val_img = split_images(len(img_pairs), cfg.n_val_images, cfg.seed, cfg.n_pool_images)
-    pool_emb, pool_caps = flatten_pairs(task.image_emb[pool_img], [img_pairs[i] for i in pool_img])
-    val = flatten_pairs(task.image_emb[val_img], [img_pairs[i] for i in val_img])
+    pool_emb, pool_caps = flatten_pairs(img_emb[pool_img], [img_pairs[i] for i in pool_img])
+    val = flatten_pairs(img_emb[val_img], [img_pairs[i] for i in val_img])
     ft_base = dataclasses.replace(pre_cfg, num_epochs=cfg.num_epochs, lr=cfg.lr or pre_cfg.lr)
 
 
@@ -231,20 +216,16 @@ def run(cfg: LowDataConfig, progress: bool = True) -> dict[str, Any]:
     return {"runs": runs, "summary": summarise(runs), "task": task.describe(),
             "pool": {"n_images": len(pool_img), "n_pairs": len(pool_caps), "n_val_images": len(val_img),
                      "n_val_pairs": len(val[1])},
-            "pretraining": {**dataclasses.asdict(pre_cfg), "noise_std": abl.noise_std, "decoder_seed": 0},
+            "pretraining": {**dataclasses.asdict(pre_cfg), "noise_std": cfg.setup.noise_std, "decoder_seed": 0},
             "finetuning": {**dataclasses.asdict(ft_base), "min_steps": cfg.min_steps,
                            "supervised_lr": pre_cfg.lr}}
 
 
 def summarise(runs: list[dict], keys: Sequence[str] = METRICS) -> list[dict]:
-    """Mean and std over seeds per (fraction, method)."""
-    out = []
-    for f, method in dict.fromkeys((r["fraction"], r["method"]) for r in runs):
-        group = [r for r in runs if r["fraction"] == f and r["method"] == method]
-        ms = mean_std(group, keys)
-        out.append({"fraction": f, "method": method, "n_seeds": len(group), "n_pairs": group[0]["n_pairs"],
-                    **{k: ms[k][0] for k in keys}, **{f"{k} std": ms[k][1] for k in keys}})
-    return out
+    """Mean and std over seeds per (fraction, method); every metric kept (``None`` where unavailable)."""
+    from c3lib.report import summarise as by_group
+
+    return by_group(runs, ("fraction", "method"), keys, keep_missing=keys, keep_missing_std=keys, first=("n_pairs",))
 
 
 def paper_value(fraction: float, method: str, metric: str) -> float | None:
@@ -252,3 +233,25 @@ def paper_value(fraction: float, method: str, metric: str) -> float | None:
     table = PAPER_ZERO_SHOT if fraction == 0 else PAPER_TABLE5.get(float(fraction), {})
     vals = table.get(method)
     return None if vals is None else vals[METRICS.index(metric)]
+
+
+def claims(summary: list[dict], runs: list[dict], fractions: Sequence[float]) -> dict[str, Any]:
+    """The paper's low-data claims on our CIDEr means: C3 beats supervised ClipCap at the smallest fraction
+    (and by more than the two seed spreads), and its advantage shrinks as pairs grow; which method leads
+    there; how many fine-tuning runs kept the pre-trained decoder (no epoch beat it on validation)."""
+    cider = {(r["fraction"], r["method"]): r["CIDEr"] for r in summary}
+    spread = {(r["fraction"], r["method"]): r["CIDEr std"] or 0.0 for r in summary}
+    small, full = min(fractions), max(fractions)
+    adv = {f: cider[f, "C3"] - cider[f, "ClipCap"] for f in fractions}
+    methods = sorted({m for f, m in cider if f == small})
+    kept: dict[float, int] = {}
+    for r in sorted((r for r in runs if r["fraction"] > 0 and r["method"] != "ClipCap"), key=lambda r: r["fraction"]):
+        kept[r["fraction"]] = kept.get(r["fraction"], 0) + int(r["kept_pretrained"])
+    return {"c3_minus_clipcap_cider": adv, "c3_beats_supervised_at_smallest": bool(adv[small] > 0),
+            "c3_clearly_beats_supervised_at_smallest":
+                bool(adv[small] > spread[small, "C3"] + spread[small, "ClipCap"]),
+            "advantage_shrinks": bool(adv[full] < adv[small]),
+            "best_at_smallest": max(methods, key=lambda m: cider[small, m]),
+            "kept_pretrained_per_fraction": kept,
+            "paper_c3_minus_clipcap_cider": {f: paper_value(f, "C3", "CIDEr") - paper_value(f, "ClipCap", "CIDEr")
+                                             for f in fractions if f in PAPER_TABLE5}}

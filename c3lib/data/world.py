@@ -2,7 +2,7 @@
 
 A scene holds one or two objects, each with a shape, a colour, a size, a position and (for video) a
 direction of motion; two objects stand in a spatial relation. Every scene renders as an image, an audio
-clip and a video (:mod:`c3lib.world_render`) and is described by five paraphrased captions from a small
+clip and a video (:mod:`c3lib.data.render`) and is described by five paraphrased captions from a small
 grammar. Because the ground truth is known, a generated caption can be scored exactly
 (:func:`score_caption`: attribute precision and recall) beside the usual captioning metrics.
 

@@ -15,6 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from c3lib.config import ChapterConfig
+from c3lib.trainer import TrainConfig
+from c3lib.data import standins
 from c3lib.metrics import caption_metrics
 
 
@@ -49,25 +51,6 @@ def shift_sweep(captioner, emb: np.ndarray, references: Sequence[Sequence[str]],
     return rows, caps
 
 
-WORDS = {"det": ["a", "the"], "color": ["red", "black", "white", "brown", "small", "young"],
-         "noun": ["dog", "man", "woman", "child", "cat", "bird", "boy", "girl"],
-         "verb": ["runs", "jumps", "sits", "plays", "stands", "walks"],
-         "place": ["grass", "beach", "street", "snow", "water", "field", "road"]}
-
-
-def synthetic_captions(n: int, dim: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
-    """Template captions and bag-of-words embeddings (sum of fixed random word vectors) -> (n,), (n, dim)."""
-    vocab = sorted({w for ws in WORDS.values() for w in ws} | {"on", "in", "."})
-    vecs = {w: v for w, v in zip(vocab, rng.normal(size=(len(vocab), dim)))}
-    caps, embs = [], []
-    for _ in range(n):
-        w = {k: v[rng.integers(len(v))] for k, v in WORDS.items()}
-        words = [w["det"], w["color"], w["noun"], w["verb"], "on", "the", w["place"], "."]
-        caps.append(" ".join(words))
-        embs.append(sum(vecs[t] for t in words))
-    return caps, np.stack(embs)
-
-
 # ---- chapter 10 -----------------------------------------------------------------------------------------
 PAPER_TABLE6 = {  # ||c||: (ROUGE-1, ROUGE-L, METEOR), paper Table 6 (CLIP text embeddings, COCO)
     0.0: (85.5, 81.2, 83.1), 0.2: (76.3, 71.5, 73.8), 0.4: (55.8, 50.6, 52.5), 0.6: (40.6, 35.9, 36.6),
@@ -77,25 +60,20 @@ PAPER_TABLE6 = {  # ||c||: (ROUGE-1, ROUGE-L, METEOR), paper Table 6 (CLIP text 
 @dataclasses.dataclass(frozen=True)
 class GapShiftConfig(ChapterConfig):
     norms: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0)  # gap distances ||c|| (Table 6)
-    source: str = "flickr8k"  # caption texts: flickr8k | coco | synthetic (no data needed)
+    source: str = "flickr8k"  # caption texts: flickr8k | coco | bag-of-words (generated, no data needed)
     n_train: int = 8000  # training captions (MiniLM text embeddings)
     n_test: int = 500  # held-out captions to reconstruct
     var_kept: float = 0.99  # the "span": principal directions holding this share of the variance
-    lm: str = "small"  # small (random-init GPT-2 config) | gpt2 (124M, downloads: paper only)
-    n_layer: int = 2  # decoder depth (small lm)
-    n_embd: int = 128  # decoder width (small lm)
-    lr: float = 3e-3  # AdamW learning rate
-    min_word_freq: int = 5  # rarer training words decode as <unk> (word-level tokenizer)
-    batch_size: int = 64  # training batch
-    num_epochs: int = 10  # max epochs (early stopping on validation text loss)
+    decoder: TrainConfig = dataclasses.field(default_factory=TrainConfig)  # the captioning decoder (per preset)
     meteor: bool = True  # METEOR runs Java (~2 s per call)
 
     PRESETS = {
-        "smoke": {"source": "synthetic", "n_train": 400, "n_test": 60, "num_epochs": 12, "n_layer": 1,
-                  "n_embd": 64, "min_word_freq": 1, "meteor": False},
-        "default": {"n_train": 2000, "n_test": 200, "num_epochs": 8},  # ~15 min at 8000/500/10 here
-        "paper": {"source": "coco", "n_train": 40000, "n_test": 1000, "lm": "gpt2", "lr": 2e-5,
-                  "batch_size": 40, "num_epochs": 10},
+        # the captioning decoder, trained longer here (max epochs; early stopping on validation text loss)
+        "smoke": {"source": "bag-of-words", "n_train": 400, "n_test": 60, "meteor": False,
+                  "decoder": {"num_epochs": 12, "warmup_steps": 100, "min_word_freq": 1}},
+        "default": {"n_train": 2000, "n_test": 200,  # ~15 min at 8000/500/10 here
+                    "decoder": {"num_epochs": 8, "warmup_steps": 100}},
+        "paper": {"source": "coco", "n_train": 40000, "n_test": 1000},  # ClipCap's recipe (c3lib.trainer)
     }
 
 
@@ -103,11 +81,12 @@ def load_texts(cfg: GapShiftConfig) -> dict:
     """Train/val/test captions and their text embeddings (MiniLM, or synthetic bag-of-words)."""
     rng = np.random.default_rng(cfg.seed)
     n_val = max(cfg.n_test // 2, 16)
-    if cfg.source == "synthetic":
-        caps, emb = synthetic_captions(cfg.n_train + n_val + cfg.n_test, 64, rng)
-        encoder = "synthetic bag-of-words (64-d)"
+    if cfg.source == "bag-of-words":
+        caps, emb = standins.bag_of_words_captions(cfg.n_train + n_val + cfg.n_test, 64, rng)
+        encoder = "generated bag-of-words (64-d)"
     else:
-        from c3lib.data import load_coco_captions, load_flickr8k, resolve_data_dir
+        from c3lib.data.loaders import load_coco_captions, load_flickr8k, resolve_data_dir
+        from c3lib.cache import embeddings
         from c3lib.encoders.frozen import minilm_features
         root = resolve_data_dir(cfg.data_dir, required=True)
         if cfg.source == "coco":
@@ -115,7 +94,8 @@ def load_texts(cfg: GapShiftConfig) -> dict:
         else:
             pool = [c for cs in load_flickr8k(root, "train").captions for c in cs]
         caps = [pool[i] for i in rng.permutation(len(pool))[:cfg.n_train + n_val + cfg.n_test]]
-        emb = minilm_features(caps, progress=False)
+        emb = embeddings("captions-minilm", "all-MiniLM-L6-v2", caps, lambda: minilm_features(caps, progress=False),
+                         max_len=64)
         encoder = "all-MiniLM-L6-v2 (384-d)"
     a, b = cfg.n_train, cfg.n_train + n_val
     return {"train": (caps[:a], emb[:a]), "val": (caps[a:b], emb[a:b]), "test": (caps[b:], emb[b:]),
@@ -124,13 +104,12 @@ def load_texts(cfg: GapShiftConfig) -> dict:
 
 def run(cfg: GapShiftConfig) -> dict:
     """Train the decoder on ``x`` (plain normalised text embeddings: the C1 transform) and sweep ``||c||``."""
-    from c3lib.c3 import C3Transform
-    from c3lib.train_captioner import TrainConfig, fit_captioner
+    from c3lib.trainer import fit_captioner
+    from c3lib.transform import C3Transform
 
     texts = load_texts(cfg)
     (tr_caps, tr_emb), (va_caps, va_emb), (te_caps, te_emb) = texts["train"], texts["val"], texts["test"]
-    tcfg = TrainConfig(lm=cfg.lm, n_layer=cfg.n_layer, n_embd=cfg.n_embd, lr=cfg.lr, batch_size=cfg.batch_size,
-                       num_epochs=cfg.num_epochs, seed=cfg.seed, min_word_freq=cfg.min_word_freq)
+    tcfg = dataclasses.replace(cfg.decoder, seed=cfg.seed)
     log: list = []
     cap = fit_captioner(tr_emb, tr_caps, C3Transform.variant("C1"), tcfg, va_emb, va_caps, log=log)
     x_train = tr_emb / np.linalg.norm(tr_emb, axis=1, keepdims=True)

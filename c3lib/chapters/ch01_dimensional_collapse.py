@@ -8,14 +8,14 @@ one, the smoke preset feeds generated images and captions to the same encoders.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import geometry, synthetic
-from .config import ChapterConfig
-from .data import load_flickr8k, load_pair_features, resolve_data_dir
+from c3lib import geometry
+from c3lib.data import standins
+from c3lib.config import ChapterConfig
+from c3lib.data.loaders import load_pair_features, resolve_data_dir
 
 PAPER = {
     "random_init_clip_effective_dim": {"image": 25, "text": 230},
@@ -79,16 +79,12 @@ def precomputed_spaces(cfg: CollapseConfig, names=("clip_random", "clip")) -> di
 
 def _inputs(cfg: CollapseConfig) -> tuple[list, list[str], str]:
     root = resolve_data_dir(cfg.data_dir, required=cfg.preset != "smoke")
-    if root is None:
-        n = cfg.n_pairs
-        return synthetic.random_images(n, 96, cfg.seed), synthetic.random_captions(n, cfg.seed), "generated"
-    pairs = load_flickr8k(root, cfg.split, limit=cfg.n_pairs)
-    return list(pairs.image_paths), [c[0] for c in pairs.captions], f"Flickr8k {cfg.split}"
+    return standins.photos_or_stand_ins(root, cfg.split, cfg.n_pairs, cfg.seed)
 
 
 def openclip_space(cfg: CollapseConfig, weights: str | None = None) -> dict[str, Any]:
     """Our own open_clip model (random init unless ``weights``) fed photos and captions."""
-    from .encoders.openclip import encode_images, encode_texts, load_openclip
+    from c3lib.encoders.openclip import encode_images, encode_texts, load_openclip
 
     images, texts, source = _inputs(cfg)
     clip = load_openclip(cfg.clip_model, weights, seed=cfg.seed, allow_download=cfg.preset == "paper")
@@ -99,7 +95,7 @@ def openclip_space(cfg: CollapseConfig, weights: str | None = None) -> dict[str,
 
 def frozen_towers_space(cfg: CollapseConfig) -> dict[str, Any]:
     """Pretrained offline towers: EfficientNet-Lite0 on photos, MiniLM on their captions (different d)."""
-    from .encoders.frozen import efficientnet_features, minilm_features
+    from c3lib.encoders.frozen import efficientnet_features, minilm_features
 
     images, texts, source = _inputs(cfg)
     x = efficientnet_features(images, cfg.batch_size)

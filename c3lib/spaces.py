@@ -1,35 +1,39 @@
-"""Chapter 05, Connect (paper section 2.3): the contrastive spaces every later chapter stands on.
+"""The contrastive spaces every chapter from 05 on stands on (paper section 2.3, "Connect").
 
 World spaces are trained from random init: image-text, and audio-image and video-image bound to images
 as in ImageBind (audio and video never see text). The real space joins frozen EfficientNet-Lite0 photo
 features and frozen MiniLM caption features of Flickr8k with projection heads (locked towers, as in LiT).
-Trained spaces are saved under ``runs/05_connect/<preset>/<space>/`` and :func:`load_or_train_space` gives
-them to later chapters, training on demand when missing.
+Trained spaces are saved under ``runs/05_connect/<preset>/<space>-<hash>/``; chapter 05 trains and reports
+them, and :func:`load_or_train_space` gives them to later chapters, training on demand when missing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from . import geometry, world
-from . import world_render as wr
-from .cache import cached, key_of
-from .config import ChapterConfig
-from .contrastive import PairModel, TrainSpec, embed, retrieval_recall, train_pair
-from .data import load_flickr8k, resolve_data_dir
-from .encoders.towers import AudioTower, ImageTower, Projection, TextTower, VideoTower, Vocab
-from .results import REPO_ROOT
+from c3lib import geometry
+from c3lib.data import world
+from c3lib.data import render as wr
+from c3lib.cache import embeddings, key_of
+from c3lib.config import ChapterConfig, make_config
+from c3lib.contrastive import PairModel, TrainSpec, embed, retrieval_recall, train_pair
+from c3lib.data.loaders import load_flickr8k, resolve_data_dir
+from c3lib.encoders.towers import AudioTower, ImageTower, Projection, TextTower, VideoTower
+from c3lib.tokenizer import Vocab
+from c3lib.paths import runs_dir
 
 SPACES = ("image-text", "audio-image", "video-image", "flickr8k-locked")
 
 
 @dataclass(frozen=True)
-class ConnectConfig(ChapterConfig):
+class SpaceConfig(ChapterConfig):
+    """The settings of every trained space (chapter 05 nests them in its config)."""
+
     n_train: int = 4000  # world scenes for training each world space
     n_test: int = 500  # held-out world scenes (test split) for retrieval and the gap
     image_size: int = 64  # world image side in pixels
@@ -43,7 +47,6 @@ class ConnectConfig(ChapterConfig):
     flickr_test: int = 500  # Flickr8k val photos held out for retrieval
     flickr_dim: int = 256  # projection dimension of the locked-tower space
     flickr_epochs: int = 30  # epochs for the projection heads
-    spaces: tuple[str, ...] = SPACES  # which spaces to train
 
     PRESETS = {
         "smoke": {"n_train": 256, "n_test": 64, "image_size": 32, "n_frames": 8, "video_size": 16,
@@ -53,17 +56,17 @@ class ConnectConfig(ChapterConfig):
     }
 
 
-def run_dir(cfg: ConnectConfig, space: str) -> Path:
+def run_dir(cfg: SpaceConfig, space: str) -> Path:
     """``runs/05_connect/<preset>/<space>-<hash of the config>``: a changed setting never reuses a checkpoint."""
-    params = {k: v for k, v in cfg.to_dict().items() if k not in ("data_dir", "spaces")}
-    return REPO_ROOT / "runs" / "05_connect" / cfg.preset / f"{space}-{key_of(params)[:10]}"
+    params = {k: v for k, v in cfg.to_dict().items() if k != "data_dir"}
+    return runs_dir("05_connect") / cfg.preset / f"{space}-{key_of(params)[:10]}"
 
 
 def _images(scenes, size, seed) -> torch.Tensor:
     return torch.from_numpy(wr.render_images(scenes, size, seed)).permute(0, 3, 1, 2).float() / 255  # [n,3,H,W]
 
 
-def world_data(cfg: ConnectConfig, space: str, split: str, n: int, vocab: Vocab | None = None) -> dict[str, Any]:
+def world_data(cfg: SpaceConfig, space: str, split: str, n: int, vocab: Vocab | None = None) -> dict[str, Any]:
     """Paired tensors of one world space for one split; text comes as ``(n, 5, L)`` (five captions)."""
     scenes = world.sample_scenes(n, split, cfg.seed)
     seed = cfg.seed * 7 + list(world.SPLITS).index(split)
@@ -83,7 +86,7 @@ def world_data(cfg: ConnectConfig, space: str, split: str, n: int, vocab: Vocab 
     raise ValueError(f"unknown world space {space!r}; valid: {', '.join(SPACES[:3])}")
 
 
-def _towers(cfg: ConnectConfig, space: str, train: dict):
+def _towers(cfg: SpaceConfig, space: str, train: dict):
     torch.manual_seed(cfg.seed)
     if space == "image-text":
         return ImageTower(cfg.dim), TextTower(len(train["vocab"].words), cfg.dim)
@@ -92,20 +95,18 @@ def _towers(cfg: ConnectConfig, space: str, train: dict):
     return VideoTower(cfg.dim), ImageTower(cfg.dim)
 
 
-def flickr_features(cfg: ConnectConfig, split: str, limit: int) -> dict[str, np.ndarray]:
+def flickr_features(cfg: SpaceConfig, split: str, limit: int) -> dict[str, np.ndarray]:
     """Frozen EfficientNet-Lite0 photo features and MiniLM caption features (five per photo), cached."""
-    from .encoders.frozen import efficientnet_features, minilm_features
+    from c3lib.encoders.frozen import efficientnet_features, minilm_features
 
     root = resolve_data_dir(cfg.data_dir, required=True)
     pairs = load_flickr8k(root, split, limit)
-    names = [p.name for p in pairs.image_paths]
     caps = [five[:5] + five[:1] * (5 - len(five[:5])) for five in pairs.captions]  # exactly five each
-    desc = {"data": "flickr8k", "split": split, "images": names}
-    img = cached("flickr8k-efficientnet-lite0", {**desc, "model": "efficientnet-lite0", "size": 224},
-                 lambda: efficientnet_features(pairs.image_paths))
-    txt = cached("flickr8k-minilm", {**desc, "model": "all-MiniLM-L6-v2", "captions": caps, "max_len": 64},
-                 lambda: minilm_features([c for five in caps for c in five]))
-    return {"a": img, "b": txt.reshape(len(names), 5, -1), "captions": caps, "paths": pairs.image_paths}
+    flat = [c for five in caps for c in five]
+    img = embeddings("flickr8k-efficientnet-lite0", "efficientnet-lite0", pairs.image_paths,
+                     lambda: efficientnet_features(pairs.image_paths), size=224)
+    txt = embeddings("flickr8k-minilm", "all-MiniLM-L6-v2", flat, lambda: minilm_features(flat), max_len=64)
+    return {"a": img, "b": txt.reshape(len(caps), 5, -1), "captions": caps, "paths": pairs.image_paths}
 
 
 def _measure(model: PairModel, test: dict, threshold: float = 0.99) -> dict[str, Any]:
@@ -118,7 +119,7 @@ def _measure(model: PairModel, test: dict, threshold: float = 0.99) -> dict[str,
             "recall": retrieval_recall(za, zb)}
 
 
-def train_space(cfg: ConnectConfig, space: str, stop_after_epoch: int | None = None,
+def train_space(cfg: SpaceConfig, space: str, stop_after_epoch: int | None = None,
                 progress: bool = True) -> dict[str, Any]:
     """Train one space and report init vs trained geometry and retrieval.
 
@@ -140,46 +141,27 @@ def train_space(cfg: ConnectConfig, space: str, stop_after_epoch: int | None = N
     init = _measure(model, test)
     folder = run_dir(cfg, space)
     if train.get("vocab") is not None:
-        from .atomic import write_json
+        from c3lib.atomic import write_json
 
         write_json(folder / "vocab.json", train["vocab"].words)
     history = train_pair(model, train["a"], train["b"], spec, folder, train["multi_b"], stop_after_epoch, progress)
     trained = _measure(model, test)
     return {"space": space, "init": init, "trained": trained, "history": history, "model": model,
-            "n_train": len(train["a"]), "n_test": len(test["a"]), "vocab": train.get("vocab")}
+            "n_train": len(train["a"]), "n_test": len(test["a"]), "vocab": train.get("vocab"), "config": cfg}
 
 
 def load_or_train_space(space: str, preset: str = "default", seed: int = 0, data_dir: str = "",
                         overrides: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
     """The trained space ``space`` of chapter 05 for later chapters: loaded when saved, trained when missing.
 
-    Builds the chapter's config exactly as the notebook does (``make_config(ConnectConfig, preset, ...)``),
+    Builds the spaces' config for ``preset`` (``make_config(SpaceConfig, preset, ...)``, as chapter 05 does),
     so the same parameters find the same checkpoint folder (:func:`run_dir`). A finished checkpoint is loaded
     with no training step; a missing or interrupted one is trained (or resumed) first. Returns
     :func:`train_space`'s report: ``model`` (a :class:`PairModel` in eval mode; ``model.tower_a`` /
-    ``model.tower_b`` embed ``(n, ...) -> (n, d)``), ``vocab`` for image-text, metrics and history.
+    ``model.tower_b`` embed ``(n, ...) -> (n, d)``), ``vocab`` for image-text, ``config`` (the
+    :class:`SpaceConfig`), metrics and history.
     """
-    from .config import make_config
-
     if space not in SPACES:
         raise ValueError(f"unknown space {space!r}; valid: {', '.join(SPACES)}")
-    cfg = make_config(ConnectConfig, preset, overrides, seed=seed, data_dir=data_dir)
+    cfg = make_config(SpaceConfig, preset, overrides, seed=seed, data_dir=data_dir)
     return train_space(cfg, space, progress=progress)
-
-
-def world_throughput(cfg: ConnectConfig, n: int = 500) -> dict[str, float]:
-    """Items per second of world generation for each rendering (measured, single process)."""
-    import time
-
-    out = {}
-    t0 = time.perf_counter()
-    scenes = world.sample_scenes(n, "train", cfg.seed)
-    caps = world.captions(scenes, cfg.seed)
-    out["scenes+captions"] = n / (time.perf_counter() - t0)
-    for name, fn in (("image", lambda: wr.render_images(scenes, cfg.image_size)),
-                     ("audio", lambda: wr.log_spectrogram(wr.render_audio(scenes))),
-                     ("video", lambda: wr.render_video(scenes, cfg.video_size, cfg.n_frames))):
-        t0 = time.perf_counter()
-        fn()
-        out[name] = n / (time.perf_counter() - t0)
-    return out

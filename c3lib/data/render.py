@@ -1,4 +1,4 @@
-"""Rendering the world's scenes (:mod:`c3lib.world`) as images, audio clips and videos, vectorised in numpy.
+"""Rendering the world's scenes (:mod:`c3lib.data.world`) as images, audio clips and videos, vectorised in numpy.
 
 - Image: objects drawn as signed-distance masks on a dark, lightly noisy background; ``(n, H, W, 3)`` uint8.
 - Audio: each object a harmonic tone; colour -> pitch, shape -> timbre (harmonic weights), size -> loudness,
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .world import COLOURS, Scenes
+from c3lib.data.world import COLOURS, Scenes
 
 RGB = np.array([[220, 40, 40], [40, 190, 60], [50, 80, 230], [235, 215, 40], [150, 60, 200], [40, 210, 220]],
                dtype=np.float32) / 255.0  # [len(COLOURS), 3]

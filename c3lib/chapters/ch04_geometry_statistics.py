@@ -5,7 +5,7 @@ computes the statistics. Spaces: the precomputed features of "Mind the Gap" (pre
 CLIP, ConVIRT, VideoCLIP, CLASP), and our random-init open_clip ViT-B-32 on Flickr8k photos. Without a data
 folder (smoke only) a synthetic gap-plus-noise space stands in. At ``paper``: the paper's own space, CLIP
 ViT-B/32 ``openai`` weights over the MS-COCO Karpathy train split (train + restval, first caption of each
-image), from a local copy of the images (:func:`c3lib.data.load_coco_karpathy`), embeddings cached.
+image), from a local copy of the images (:func:`c3lib.data.loaders.load_coco_karpathy`), embeddings cached.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from . import geometry
-from .config import ChapterConfig
-from .data import KARPATHY_TRAIN, load_coco_karpathy, load_flickr8k, load_pair_features, resolve_data_dir
+from c3lib import geometry
+from c3lib.config import ChapterConfig
+from c3lib.data import standins
+from c3lib.data.loaders import KARPATHY_TRAIN, load_coco_karpathy, load_pair_features, resolve_data_dir
 
 PAPER = {
     "space": "CLIP ViT-B/32 (openai), MS-COCO Karpathy train, groups of 100",
@@ -48,7 +49,7 @@ class GeometryStatsConfig(ChapterConfig):
     openclip_pairs: int = 500  # Flickr8k val pairs embedded by random-init open_clip ViT-B-32 (0 skips)
     clip_model: str = "ViT-B-32"  # open_clip architecture at random init
     batch_size: int = 32  # encoder batch
-    synthetic_n: int = 500  # smoke without data: pairs of the synthetic stand-in space
+    synthetic_n: int = 500  # smoke without data: pairs of the gap-plus-noise stand-in space
     coco_karpathy: bool = False  # CLIP ViT-B/32 'openai' over <data_dir>/coco-karpathy/ (downloads the weights)
     coco_splits: tuple[str, ...] = KARPATHY_TRAIN  # Karpathy splits to embed (train + restval = 113,287 images)
     coco_pairs: int = 0  # first N images of those splits (0: all), one pair per image with its first caption
@@ -65,29 +66,11 @@ def group_size_for(cfg: GeometryStatsConfig, n: int) -> int:
     return cfg.group_size if n >= 2 * cfg.group_size else min(cfg.small_group_size, n)
 
 
-def synthetic_space(n: int, d: int = 512, gap: float = 0.83, noise_std: float = 0.03, seed: int = 0):
-    """A stand-in obeying ``x - y = c_perp + eps``: y on a 64-dim subspace, c_perp outside it (for smoke)."""
-    rng = np.random.default_rng(seed)
-    y = np.zeros((n, d))
-    y[:, :64] = rng.standard_normal((n, 64))
-    y = y / np.linalg.norm(y, axis=1, keepdims=True)
-    c = np.zeros(d)
-    c[64:] = rng.standard_normal(d - 64)
-    x = y + gap * c / np.linalg.norm(c) + noise_std * rng.standard_normal((n, d))
-    return x, y
-
-
 def openclip_pairs(cfg: GeometryStatsConfig, root) -> tuple[np.ndarray, np.ndarray, str]:
     """Random-init open_clip on Flickr8k val photos and their first captions (generated inputs without data)."""
-    from . import synthetic
-    from .encoders.openclip import encode_images, encode_texts, load_openclip
+    from c3lib.encoders.openclip import encode_images, encode_texts, load_openclip
 
-    if root is None:
-        n = cfg.openclip_pairs
-        images, texts, src = synthetic.random_images(n, 96, cfg.seed), synthetic.random_captions(n, cfg.seed), "generated"
-    else:
-        pairs = load_flickr8k(root, "val", limit=cfg.openclip_pairs)
-        images, texts, src = list(pairs.image_paths), [c[0] for c in pairs.captions], "Flickr8k val"
+    images, texts, src = standins.photos_or_stand_ins(root, "val", cfg.openclip_pairs, cfg.seed)
     clip = load_openclip(cfg.clip_model, None, seed=cfg.seed)
     x = encode_images(clip, images, cfg.batch_size)
     y = encode_texts(clip, texts, cfg.batch_size)
@@ -97,27 +80,22 @@ def openclip_pairs(cfg: GeometryStatsConfig, root) -> tuple[np.ndarray, np.ndarr
 def coco_karpathy_pairs(cfg: GeometryStatsConfig, root, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The paper's space: CLIP ViT-B/32 ``openai`` over the Karpathy split, each image with its first caption.
 
-    The data folder is checked before any download; embeddings are cached by model, weights, splits and the
-    exact list of files and captions, so a rerun (or another chapter) encodes nothing twice.
+    The data folder is checked before any download; embeddings are cached by model, weights and the contents
+    of every image file and caption, so a rerun (or another chapter) encodes nothing twice.
     """
-    import hashlib
-
     import open_clip
 
-    from .cache import cached
-    from .encoders.openclip import encode_images, encode_texts, lazy_openclip
+    from c3lib.cache import embeddings
+    from c3lib.encoders.openclip import encode_images, encode_texts, lazy_openclip
 
     pairs = load_coco_karpathy(root, tuple(cfg.coco_splits), limit=cfg.coco_pairs or None)
     texts = [c[0] for c in pairs.captions]
-    listing = hashlib.sha256("\n".join(f"{p.relative_to(root)}\t{t}" for p, t in zip(pairs.image_paths, texts))
-                             .encode()).hexdigest()
-    desc = {"model": "ViT-B-32", "weights": "openai", "open_clip": open_clip.__version__, "data": "coco-karpathy",
-            "splits": list(cfg.coco_splits), "n": len(texts), "pairs_sha256": listing, "caption": "first"}
     model = lazy_openclip("ViT-B-32", "openai")
-    x = cached("coco_karpathy_vitb32_openai_img", desc,
-               lambda: encode_images(model(), pairs.image_paths, cfg.batch_size, progress=progress))
-    y = cached("coco_karpathy_vitb32_openai_txt", desc,
-               lambda: encode_texts(model(), texts, cfg.batch_size, progress=progress))
+    settings = {"open_clip": open_clip.__version__}
+    x = embeddings("coco_karpathy_vitb32_openai_img", "ViT-B-32/openai", pairs.image_paths,
+                   lambda: encode_images(model(), pairs.image_paths, cfg.batch_size, progress=progress), **settings)
+    y = embeddings("coco_karpathy_vitb32_openai_txt", "ViT-B-32/openai", texts,
+                   lambda: encode_texts(model(), texts, cfg.batch_size, progress=progress), **settings)
     return x, y
 
 
@@ -139,8 +117,8 @@ def all_spaces(cfg: GeometryStatsConfig, progress: bool = True) -> dict[str, dic
         out["clip_coco_karpathy"] = measure(x, y, cfg, f"CLIP ViT-B/32 openai, MS-COCO Karpathy "
                                                       f"{' + '.join(cfg.coco_splits)}, first caption")
     if root is None:
-        x, y = synthetic_space(cfg.synthetic_n, seed=cfg.seed)
-        out["synthetic"] = measure(x, y, cfg, "synthetic stand-in (smoke, no data folder)")
+        x, y = standins.gap_plus_noise_space(cfg.synthetic_n, seed=cfg.seed)
+        out["stand-in"] = measure(x, y, cfg, "gap-plus-noise stand-in (smoke, no data folder)")
     else:
         for name in cfg.spaces:
             if name not in PRECOMPUTED:

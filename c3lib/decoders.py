@@ -1,0 +1,182 @@
+"""Text-only decoders of the captioning tasks (paper section 5.1, Appendix E), kept in the run store.
+
+:class:`CaptionSetup` is what every captioning chapter (06, 07, 09, 11) shares: the sizes of the tasks, the
+noise of Corrupt and the decoder's training settings, per preset. The same setup finds the same decoders.
+
+:func:`train_or_load` trains one captioner (one variant, one seed) on a task's text and keeps it under
+``runs/06_captioning/<space>/<variant>/seed<k>/`` (:mod:`c3lib.runstore`), keyed by the full contents of
+the task's embeddings and captions and every setting; a rerun loads it, a changed input retrains it.
+Each run carries the image encoder spec the evaluation command (:mod:`c3lib.evaluate`) needs.
+:func:`run_grid` trains (or loads) and scores every (space, variant, seed) of a chapter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from c3lib import runstore
+from c3lib.cache import content_digest, key_of
+from c3lib.metrics import TABLE_METRICS, caption_metrics
+from c3lib.paths import REPO_ROOT
+from c3lib.tasks import CrossModalTask, build_task
+from c3lib.trainer import TrainConfig
+
+CHAPTER = "06_captioning"  # the decoders are chapter 06's; chapters 07, 09 and 11 load them from its store
+CODE_VERSION = 2  # bump when training code changes what a saved decoder would be
+GRID_KEYS = TABLE_METRICS + ("attr_precision", "attr_recall")
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptionSetup:
+    """The captioning tasks and their decoder, as every captioning chapter sets them up."""
+
+    space_preset: str = ""  # chapter 05 preset of the spaces; "" = the chapter's preset
+    n_train_captions: int = 3000  # decoder training captions (text only), Flickr8k / COCO; 0: all of them
+    world_train_captions: int = 2000  # the same on the world (short template captions: fewer suffice)
+    n_val_captions: int = 500  # held-out captions for early stopping
+    n_test_images: int = 500  # test images (world test split; Flickr8k val)
+    noise_std: float = math.sqrt(0.016)  # corrupt: N(0, 0.016 I), the official code's variance
+    decoder: TrainConfig = dataclasses.field(default_factory=TrainConfig)  # built from TrainConfig.PRESETS
+
+    PRESETS: ClassVar[dict] = {
+        "smoke": {"world_train_captions": 400, "n_val_captions": 64, "n_test_images": 32},
+        "default": {},
+        "paper": {"n_train_captions": 0, "world_train_captions": 20000, "n_val_captions": 2000,
+                  "n_test_images": 5000},
+    }
+
+    def train_captions(self, task: str) -> int:
+        return self.world_train_captions if task == "world" else self.n_train_captions
+
+    def task(self, name: str, preset: str, seed: int = 0, data_dir: str = "", progress: bool = False
+             ) -> CrossModalTask:
+        """The captioning task ``name`` on the chapter 05 space of this setup (trained when missing)."""
+        return build_task(name, self.space_preset or preset, self.train_captions(name), self.n_val_captions,
+                          self.n_test_images, seed, data_dir, progress=progress)
+
+
+def run_path(task: str, variant: str, seed: int, root: Path | None = None) -> Path:
+    """``runs/06_captioning/<task>/<variant>/seed<k>/`` (what :mod:`c3lib.evaluate` loads); ``task`` is a
+    :attr:`CrossModalTask.run_name` (``world``, or ``world-smoke`` for the smoke preset)."""
+    return runstore.run_path(CHAPTER, task, variant, seed, root)
+
+
+def train_key(task: CrossModalTask, variant: str, tcfg: TrainConfig, noise_std: float) -> str:
+    """Hash of everything a trained captioner depends on: every byte of the task's training, validation and
+    unpaired embeddings and captions, every setting, and the training code's version."""
+    data = content_digest([task.train_emb, task.train_targets, task.val_emb, task.val_targets, task.unpaired_emb])
+    return key_of({"task": task.name, "variant": variant, "train": dataclasses.asdict(tcfg),
+                   "noise_std": noise_std, "data": data, "code": CODE_VERSION})
+
+
+def train_or_load(task: CrossModalTask, variant: str, seed: int, tcfg: TrainConfig, noise_std: float,
+                  root: Path | None = None, save: bool = True):
+    """``(captioner, training log)`` of ``variant`` (``C1`` ... ``span-only``) trained on ``task``'s text with
+    seed ``seed``: loaded from the run store when saved with the same key, trained (and saved) otherwise."""
+    from safetensors.numpy import save_file
+
+    from c3lib.atomic import atomic_path, write_json
+    from c3lib.captioner import Captioner
+    from c3lib.trainer import fit_captioner
+    from c3lib.transform import C3Transform
+
+    tcfg = dataclasses.replace(tcfg, seed=seed)
+    key = train_key(task, variant, tcfg, noise_std)
+
+    def fit():
+        log: list = []
+        cap = fit_captioner(task.train_emb, task.train_targets, C3Transform.variant(variant, noise_std=noise_std),
+                            tcfg, task.val_emb, task.val_targets, target_emb=task.unpaired_emb, log=log)
+        cap.extra.update({"encoder": task.encoder, "train_key": key, "task": task.name, "variant": variant,
+                          "seed": seed, "noise_std": noise_std})
+        return cap, log
+
+    def write(model, folder: Path) -> None:
+        cap, log = model
+        for fname, tensors in task.encoder_files.items():
+            with atomic_path(folder / fname) as tmp:
+                save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp))
+        write_json(folder / "train_log.json", log)
+        cap.save(folder)
+
+    def read(folder: Path):
+        return Captioner.load(folder), json.loads((folder / "train_log.json").read_text())
+
+    (cap, log), _ = runstore.train_or_load(run_path(task.run_name, variant, seed, root), key, fit, write, read,
+                                           save=save)
+    return cap, log
+
+
+def score(cap, task: CrossModalTask, meteor: bool = True) -> tuple[dict, list[str]]:
+    """Caption the test images (image-free zero-shot) -> (metrics, captions); world adds attribute P/R."""
+    preds = cap.caption_raw(task.test_emb, modality="target")
+    m = caption_metrics(preds, task.test_refs, meteor=meteor)
+    if task.attributes is not None:
+        from c3lib.data.world import score_caption
+        s = [score_caption(p, a) for p, a in zip(preds, task.attributes)]
+        m["attr_precision"] = 100.0 * float(np.mean([x["precision"] for x in s]))
+        m["attr_recall"] = 100.0 * float(np.mean([x["recall"] for x in s]))
+    return m, preds
+
+
+def modality_gap(task: CrossModalTask) -> float:
+    """Distance between the means of the normalised text (training) and image (test) embeddings."""
+    def unit(a):
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+    return float(np.linalg.norm(unit(task.train_emb).mean(0) - unit(task.test_emb).mean(0)))
+
+
+def _relative(folder: Path) -> str:
+    try:
+        return str(folder.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(folder)
+
+
+def run_grid(setup: CaptionSetup, preset: str, seed: int, data_dir: str, tasks: Sequence[str],
+             variants: Sequence[str], seeds: Sequence[int], meteor: bool = True, n_examples: int = 6,
+             progress: bool = True) -> dict[str, Any]:
+    """Every (task, variant, seed): train (or load) a captioner on text, caption the test images, score.
+
+    Returns JSON-able ``runs`` (one dict per decoder), ``tasks`` (descriptions), ``examples`` (first-seed
+    captions of the first test images), and, not for saving, ``thumbs`` (those images) and ``task_objects``
+    (the :class:`CrossModalTask` of each space, for further experiments).
+    """
+    from tqdm.auto import tqdm
+
+    runs, examples, described, thumbs, built = [], {}, {}, {}, {}
+    bar = tqdm(total=len(tasks) * len(variants) * len(seeds), desc="captioners", disable=not progress)
+    for name in tasks:
+        task = setup.task(name, preset, seed, data_dir)
+        built[name] = task
+        described[name] = {**task.describe(), "modality_gap": modality_gap(task)}
+        thumbs[name] = (list(task.test_pixels[:n_examples]) if task.test_pixels is not None
+                        else list(task.test_paths[:n_examples]))
+        examples[name] = {"ids": task.test_ids[:n_examples], "references": task.test_refs[:n_examples],
+                          "attributes": (task.attributes or [None] * n_examples)[:n_examples]}
+        for variant in variants:
+            for s in seeds:
+                bar.set_postfix_str(f"{name} {variant} seed {s}")
+                cap, log = train_or_load(task, variant, s, setup.decoder, setup.noise_std)
+                m, preds = score(cap, task, meteor)
+                runs.append({"task": name, "variant": variant, "seed": s, **m, "epochs": len(log),
+                             "best_val_loss": min(r["val_loss"] for r in log),
+                             "run_dir": _relative(run_path(task.run_name, variant, s))})
+                if s == seeds[0]:
+                    examples[name][variant] = preds[:n_examples]
+                bar.update()
+    bar.close()
+    return {"runs": runs, "tasks": described, "examples": examples, "thumbs": thumbs, "task_objects": built}
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """Mean and std over seeds per (space, variant) of :func:`run_grid`'s runs (SPICE kept, as unavailable)."""
+    from c3lib.report import summarise as by_group
+
+    return by_group(runs, ("task", "variant"), GRID_KEYS, keep_missing=("SPICE",))

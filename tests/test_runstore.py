@@ -1,0 +1,84 @@
+"""The trained-run store: keyed, written as a unit, damage retrains with one warning naming the file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from c3lib import runstore
+from c3lib.cache import content_digest
+
+
+def _store(folder, key, calls, value=1.0):
+    def fit():
+        calls.append(1)
+        return np.full(4, value)
+
+    def write(arr, tmp):
+        np.save(tmp / "w.npy", arr)
+        (tmp / "meta.txt").write_text("ok")
+
+    return runstore.train_or_load(folder, key, fit, write, lambda f: np.load(f / "w.npy"))
+
+
+def test_trains_once_then_loads_and_a_new_key_retrains(tmp_path):
+    calls: list = []
+    folder = runstore.run_path("99_test", "space", "C3", 0, tmp_path)
+    assert folder == tmp_path / "space" / "C3" / "seed0"
+    _, loaded = _store(folder, "k1", calls)
+    assert not loaded and calls == [1]
+    manifest = json.loads((folder / runstore.MANIFEST).read_text())
+    assert manifest["key"] == "k1" and set(manifest["files"]) == {"w.npy", "meta.txt"}
+    _, loaded = _store(folder, "k1", calls)
+    assert loaded and calls == [1]
+    _, loaded = _store(folder, "k2", calls)  # another setting: retrained, quietly
+    assert not loaded and calls == [1, 1]
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temporary folders left
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "manifest"])
+def test_damaged_runs_are_retrained_with_a_warning_naming_the_file(tmp_path, damage):
+    calls: list = []
+    folder = tmp_path / "run"
+    _store(folder, "k", calls)
+    target = {"truncate": folder / "w.npy", "delete": folder / "meta.txt", "manifest": folder / runstore.MANIFEST}[damage]
+    if damage == "truncate":
+        target.write_bytes(target.read_bytes()[:10])
+    elif damage == "delete":
+        target.unlink()
+    else:
+        target.write_text("{not json")
+    with pytest.warns(RuntimeWarning, match=target.name):
+        arr, loaded = _store(folder, "k", calls)
+    assert not loaded and calls == [1, 1] and runstore.check_run(folder, "k") is None
+    np.testing.assert_array_equal(arr, np.full(4, 1.0))
+
+
+def test_a_failed_write_leaves_the_old_run_in_place(tmp_path):
+    calls: list = []
+    folder = tmp_path / "run"
+    _store(folder, "k", calls, value=1.0)
+
+    def broken(arr, tmp):
+        (tmp / "half.npy").write_bytes(b"x")
+        raise KeyboardInterrupt  # a kill in the middle of writing
+
+    with pytest.raises(KeyboardInterrupt):
+        runstore.save_run(folder, "k2", lambda tmp: broken(None, tmp))
+    assert runstore.check_run(folder, "k") is None  # the previous complete run is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_content_digest_sees_every_row_and_caption():
+    emb = np.arange(120.0).reshape(40, 3)
+    caps = [f"caption {i}" for i in range(40)]
+    base = content_digest([emb, caps])
+    changed_row = emb.copy()
+    changed_row[30, 1] += 1e-9
+    assert content_digest([changed_row, caps]) != base
+    assert content_digest([emb, caps[:19] + ["another"] + caps[20:]]) != base
+    assert content_digest([emb.astype(np.float32), caps]) != base  # dtype counts
+    assert content_digest([emb.reshape(3, 40), caps]) != base  # shape counts
+    assert content_digest([emb.copy(), list(caps)]) == base
