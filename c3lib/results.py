@@ -72,8 +72,7 @@ def save(name: str, config: Any, metrics: Mapping[str, Any], paper: Mapping[str,
     ``metrics`` holds everything we computed, ``paper`` the paper's reference values, and ``comparison``
     the rows (see :func:`row`) that the book's results page tabulates, paper beside ours.
     """
-    params = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    params.pop("data_dir", None)  # a machine-specific path; whether data was used shows in the metrics
+    params = _without_data_dir(config.to_dict() if hasattr(config, "to_dict") else dict(config))
     record = {
         "chapter": name,
         "preset": params.get("preset"),
@@ -86,6 +85,39 @@ def save(name: str, config: Any, metrics: Mapping[str, Any], paper: Mapping[str,
         "wall_time_s": round(timer.elapsed(), 1),
     }
     return write_json(results_dir() / f"{name}.json", to_jsonable(record))
+
+
+def _without_data_dir(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` without ``data_dir`` at any depth: a machine-specific path (whether data was used shows in
+    the metrics)."""
+    return {k: _without_data_dir(v) if isinstance(v, Mapping) else v for k, v in params.items() if k != "data_dir"}
+
+
+TIMING_KEYS = ("wall_time", "per_second", "seconds", "elapsed", "throughput")
+
+
+def differences(a: Any, b: Any, path: str = "", rel_tol: float = 0.0) -> list[str]:
+    """Where two results records' numbers differ: ``["metrics.runs[3].CIDEr: 17.1 != 17.2", ...]``.
+
+    Keys naming a timing (:data:`TIMING_KEYS`) are skipped: they are measurements of the machine, not of the
+    method. ``rel_tol`` = 0 asks for exact equality."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            if any(t in str(k) for t in TIMING_KEYS):
+                continue
+            if k not in a or k not in b:
+                out.append(f"{path}.{k}: only in {'second' if k in b else 'first'}")
+            else:
+                out += differences(a[k], b[k], f"{path}.{k}", rel_tol)
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} items != {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]", rel_tol)]
+    if isinstance(a, float) and isinstance(b, float) and rel_tol:
+        return [] if abs(a - b) <= rel_tol * max(abs(a), abs(b)) else [f"{path}: {a!r} != {b!r}"]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
 def load(name: str, folder: str | os.PathLike | None = None) -> dict[str, Any]:

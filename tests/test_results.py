@@ -49,3 +49,25 @@ def test_committed_chapter01_results_match_the_paper_and_the_data(data_root):
     for name, rep in fresh.items():
         for key in ("effective_dim_image", "effective_dim_text", "gap"):
             assert rec["metrics"]["precomputed"][name][key] == pytest.approx(rep[key], rel=1e-9)
+
+
+def test_differences_finds_changed_numbers_and_skips_timings():
+    a = {"metrics": {"runs": [{"CIDEr": 17.1, "seed": 0}], "world_items_per_second": {"image": 900.0}},
+         "wall_time_s": 10.0}
+    b = {"metrics": {"runs": [{"CIDEr": 17.2, "seed": 0}], "world_items_per_second": {"image": 100.0}},
+         "wall_time_s": 99.0}
+    assert results.differences(a, a) == []
+    assert results.differences(a, b) == [".metrics.runs[0].CIDEr: 17.1 != 17.2"]
+    assert results.differences(a, b, rel_tol=0.01) == []
+    c = {"metrics": {"runs": [{"CIDEr": 17.1, "seed": 0}, {"CIDEr": 1.0}]}}
+    assert results.differences(a["metrics"], c["metrics"]) == [".runs: 1 items != 2"]
+    assert results.differences({"x": 1}, {"y": 1}) == [".x: only in first", ".y: only in second"]
+
+
+def test_saved_params_hold_no_data_dir_at_any_depth(results_tmp):
+    from c3lib.chapters.ch05_connect import ConnectConfig
+    from c3lib.config import make_config
+
+    cfg = make_config(ConnectConfig, "smoke", data_dir="/somewhere/private")
+    rec = results.load("05_connect", results.save("05_connect", cfg, {}, {}, results.Timer()).parent)
+    assert "/somewhere/private" not in json.dumps(rec) and rec["params"]["space"]["n_train"] == 256
