@@ -2,7 +2,8 @@
 
     python -m c3lib.book                      # all chapters at the default preset, then HTML in _build/html
     python -m c3lib.book --only 01 --no-html  # one chapter
-    python -m c3lib.book --preset smoke --out /tmp/smoke-book
+    python -m c3lib.book --preset smoke --out /tmp/smoke-book  # results JSON in /tmp/smoke-book/results
+    python -m c3lib.book --html-only          # render the committed executed chapters of book/ (make html)
 
 The data folder comes from ``--data-dir`` or ``$C3_DATA`` (read by the chapters themselves, so no
 machine-specific path is written into the executed notebooks). jupyter-book never executes anything itself
@@ -42,7 +43,8 @@ def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kern
             extra: dict | None = None) -> Path:
     """Run one chapter with papermill (cwd: the repository root) and return the executed copy's path.
 
-    The kernel runs with ``C3_PROGRESS=0`` (no progress bars in the book, see ``c3lib.progress``); the
+    The kernel runs with ``C3_PROGRESS=0`` (no progress bars in the book, see ``c3lib.progress``); outside
+    ``book/`` the results JSON goes to ``out_dir/results`` unless ``$C3_RESULTS`` says otherwise. The
     executed copy is then cleaned for reading (``clean_executed``), its stderr kept in ``out_dir/logs``.
     """
     import papermill as pm
@@ -50,7 +52,10 @@ def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kern
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / notebook.name
     params = {"preset": preset, **({"data_dir": data_dir} if data_dir else {}), **(extra or {})}
-    with _env(C3_PROGRESS="0"):
+    env = {"C3_PROGRESS": "0"}
+    if out_dir.resolve() != (REPO_ROOT / "book").resolve() and not os.environ.get("C3_RESULTS"):
+        env["C3_RESULTS"] = str(out_dir.resolve() / "results")  # a scratch build keeps book/results intact
+    with _env(**env):
         pm.execute_notebook(str(notebook), str(target), parameters=params, kernel_name=kernel,
                             cwd=str(REPO_ROOT), progress_bar=False, log_output=False)
     squash_progress(target)
@@ -226,11 +231,33 @@ def drop_widgets(book) -> None:
         cell.outputs = [o for o in cell.outputs if "data" not in o or o.data]
 
 
-def render_html() -> None:
-    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(REPO_ROOT), "--builder", "html",
-           "-W", "-n", "--keep-going"]
+def toc_pages(source: Path = REPO_ROOT) -> list[str]:
+    """The pages ``_toc.yml`` under ``source`` names (root first), as paths without suffix."""
+    import yaml
+
+    toc = yaml.safe_load((source / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [toc["root"]]
+    for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]):
+        pages += [ch["file"] for ch in part.get("chapters", [])]
+    return pages
+
+
+def render_html(source: Path = REPO_ROOT, out: Path | None = None) -> Path:
+    """Render the executed chapters under ``source`` with jupyter-book (strict; executes nothing).
+
+    The site goes to ``(out or source)/_build/html``, which is returned. Pages of the table of contents
+    that are missing (chapters never executed) stop the build before it starts, naming them.
+    """
+    missing = [p for p in toc_pages(source)
+               if not any((source / f"{p}{ext}").exists() for ext in (".ipynb", ".md"))]
+    if missing:
+        raise SystemExit(f"no executed chapter for {missing} under {source}: execute them first "
+                         "(make book, or make chapter N=NN)")
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--builder", "html",
+           "-W", "-n", "--keep-going"] + (["--path-output", str(out)] if out else [])
     env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    subprocess.run(cmd, check=True, cwd=REPO_ROOT, env=env)
+    subprocess.run(cmd, check=True, cwd=source, env=env)
+    return (out or source) / "_build" / "html"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,17 +267,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="chapter numbers, e.g. 01 04")
     ap.add_argument("--out", default=str(REPO_ROOT / "book"), help="folder for the executed chapters")
     ap.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book")
+    ap.add_argument("--html-only", action="store_true",
+                    help="render the executed chapters already in book/ (the committed ones); execute nothing")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    for nb in chapters(args.only):
+    for nb in [] if args.html_only else chapters(args.only):
         t0 = time.perf_counter()
         print(f"[book] {nb.name} at preset={args.preset} ...", flush=True)
         execute(nb, out, args.preset, args.data_dir)
         print(f"[book] {nb.name} done in {time.perf_counter() - t0:.0f} s", flush=True)
     if not args.no_html:
         t0 = time.perf_counter()
-        render_html()
-        print(f"[book] HTML in {REPO_ROOT / '_build' / 'html'} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        site = render_html()
+        print(f"[book] HTML in {site} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return 0
 
 
