@@ -1,6 +1,6 @@
 """The rendered book as a reader sees it: every chapter page opened in headless Chromium.
 
-Two small chapters are executed at the smoke preset into a temporary book (same ``_config.yml``,
+Two small chapters (and the results page) are executed at the smoke preset into a temporary book (same ``_config.yml``,
 ``_static``, ``_ext`` and cleaning as the real one), rendered strictly with jupyter-book, and each page is
 opened from disk (``file://``, as a reader of a fresh clone opens ``_build/html/index.html``). Each page must
 show typeset mathematics (no raw ``\\(`` or ``$$``), log no severe console error, request nothing outside the
@@ -27,7 +27,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-CHAPTERS = ["03_alignment_noise_temperature", "10_gap_shift"]  # small at smoke; math, figures, a table
+CHAPTERS = ["03_alignment_noise_temperature", "10_gap_shift", "99_results"]  # small at smoke; math, figures,
+# tables; 99 (seconds) because the intro links to it
 SHOTS = REPO / "_build" / "screenshots"
 MATHJAX_WAIT_S = 20
 
