@@ -1,5 +1,6 @@
-# Two commands on a fresh machine:  make book   (build the whole book)   make test   (run the tests)
-# Both create the virtual environment when it is missing.
+# On a fresh machine:  make html   (render the committed executed chapters, seconds)
+#                      make book   (execute every chapter, then render)   make test   (run the tests)
+# All create the virtual environment when it is missing.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ DATA ?= $(if $(C3_DATA),$(C3_DATA),$(wildcard ../shared/data))
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup test book chapter clean
+.PHONY: setup test book html chapter clean
 
 setup: $(VENV)/.installed
 
@@ -24,9 +25,14 @@ test: setup
 book: setup
 	C3_DATA=$(DATA) $(PY) -m c3lib.book --preset default
 
+# the committed executed chapters of book/ -> _build/html/index.html, strict, executing nothing
+html: setup
+	$(PY) -m c3lib.book --html-only
+
 # make chapter N=01 [PRESET=smoke]
 chapter: setup
 	C3_DATA=$(DATA) $(PY) -m c3lib.book --only $(N) --preset $(or $(PRESET),default) --no-html
 
+# book/*.ipynb are committed: clean leaves them (git checkout book/ restores chapters you re-executed)
 clean:
-	rm -rf _build book/*.ipynb
+	rm -rf _build book/logs

@@ -2,7 +2,8 @@
 
     python -m c3lib.book                      # all chapters at the default preset, then HTML in _build/html
     python -m c3lib.book --only 01 --no-html  # one chapter
-    python -m c3lib.book --preset smoke --out /tmp/smoke-book
+    python -m c3lib.book --preset smoke --out /tmp/smoke-book  # results JSON in /tmp/smoke-book/results
+    python -m c3lib.book --html-only          # render the committed executed chapters of book/ (make html)
 
 The data folder comes from ``--data-dir`` or ``$C3_DATA`` (read by the chapters themselves, so no
 machine-specific path is written into the executed notebooks). jupyter-book never executes anything itself
@@ -12,12 +13,15 @@ machine-specific path is written into the executed notebooks). jupyter-book neve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
+from c3lib.atomic import atomic_path, write_text
 from c3lib.config import PRESET_NAMES
 from c3lib.paths import REPO_ROOT
 
@@ -37,16 +41,46 @@ def chapters(only: list[str] | None = None) -> list[Path]:
 
 def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kernel: str = KERNEL,
             extra: dict | None = None) -> Path:
-    """Run one chapter with papermill (cwd: the repository root) and return the executed copy's path."""
+    """Run one chapter with papermill (cwd: the repository root) and return the executed copy's path.
+
+    The kernel runs with ``C3_PROGRESS=0`` (no progress bars in the book, see ``c3lib.progress``); outside
+    ``book/`` the results JSON goes to ``out_dir/results`` unless ``$C3_RESULTS`` says otherwise. The
+    executed copy is then cleaned for reading (``clean_executed``), its stderr kept in ``out_dir/logs``.
+    """
     import papermill as pm
 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / notebook.name
     params = {"preset": preset, **({"data_dir": data_dir} if data_dir else {}), **(extra or {})}
-    pm.execute_notebook(str(notebook), str(target), parameters=params, kernel_name=kernel,
-                        cwd=str(REPO_ROOT), progress_bar=False, log_output=False)
+    env = {"C3_PROGRESS": "0"}
+    if out_dir.resolve() != (REPO_ROOT / "book").resolve() and not os.environ.get("C3_RESULTS"):
+        env["C3_RESULTS"] = str(out_dir.resolve() / "results")  # a scratch build keeps book/results intact
+    with _env(**env):
+        pm.execute_notebook(str(notebook), str(target), parameters=params, kernel_name=kernel,
+                            cwd=str(REPO_ROOT), progress_bar=False, log_output=False)
     squash_progress(target)
+    clean_executed(target, log_path(target))
     return target
+
+
+@contextlib.contextmanager
+def _env(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration (the papermill kernel inherits them), then restore."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def log_path(executed: Path) -> Path:
+    """Where an executed chapter's stderr goes: ``<its folder>/logs/<its name>.log`` (git-ignored)."""
+    return executed.parent / "logs" / f"{executed.stem}.log"
 
 
 def _final_line(line: str) -> str:
@@ -75,14 +109,155 @@ def squash_progress(path: Path) -> None:
             out.text = "\n".join(ln for ln in lines if "IProgress not found" not in ln
                                   and "autonotebook import" not in ln)
         cell.outputs = [o for o in merged if o.output_type != "stream" or o.text.strip()]
-    nbformat.write(book, path)
+    _write(book, path)
 
 
-def render_html() -> None:
-    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(REPO_ROOT), "--builder", "html",
-           "-W", "-n", "--keep-going"]
+def _write(book, path: Path) -> None:
+    import nbformat
+
+    with atomic_path(path) as tmp:
+        nbformat.write(book, tmp)
+
+
+HIDE_TAGS = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def clean_executed(path: Path, log: Path) -> None:
+    """Make an executed chapter read like a book page; its stderr goes to ``log`` instead of the page.
+
+    - papermill's injected-parameters cell is merged into the chapter's own ``parameters`` cell, so the
+      reader sees one parameters cell holding the values the page was executed with;
+    - stderr stream outputs (warnings, text progress bars) move to ``log``;
+    - every code cell but the parameters cell is tagged ``hide-input`` (a "show code" toggle in the book);
+    - widget views and widget state are dropped (the static book would fetch their JavaScript from a CDN).
+    """
+    import nbformat
+
+    book = nbformat.read(path, as_version=4)
+    merge_parameters(book)
+    log_text = pop_stderr(book)
+    tag_hidden_inputs(book)
+    drop_widgets(book)
+    _write(book, path)
+    write_text(log, f"# stderr of {path.name}, by cell (index in the executed page)\n" + log_text)
+
+
+def _tagged(book, tag: str) -> list:
+    return [c for c in book.cells if tag in c.get("metadata", {}).get("tags", [])]
+
+
+def _offset(lines: list[str], lineno: int, col: int) -> int:
+    """Character offset in ``"".join(lines)`` of ast's (1-based line, UTF-8 byte column)."""
+    head = lines[lineno - 1].encode("utf-8")[:col].decode("utf-8")
+    return sum(len(ln) for ln in lines[:lineno - 1]) + len(head)
+
+
+def _assignments(source: str) -> dict[str, tuple[int, int]]:
+    """``name -> (start, end)`` character span of the value of each top-level ``name = value``."""
+    import ast
+
+    lines = source.splitlines(keepends=True)
+    spans = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if len(targets) == 1 and isinstance(targets[0], ast.Name):
+                v = node.value
+                spans[targets[0].id] = (_offset(lines, v.lineno, v.col_offset),
+                                        _offset(lines, v.end_lineno, v.end_col_offset))
+    return spans
+
+
+def merge_parameters(book) -> None:
+    """Write the injected values into the ``parameters`` cell (comments kept) and drop papermill's cell.
+
+    A value for a name that the parameters cell does not assign is appended as a new line. Without a
+    parameters cell the injected cell itself becomes the parameters cell. The values stay recorded in
+    ``book.metadata.papermill.parameters``.
+    """
+    injected = _tagged(book, "injected-parameters")
+    if not injected:
+        return
+    inj = injected[0]
+    own = _tagged(book, "parameters")
+    if not own:
+        inj.metadata["tags"] = ["parameters"]
+        return
+    cell = own[0]
+    values = {name: inj.source[a:b] for name, (a, b) in _assignments(inj.source).items()}
+    src = cell.source
+    spans = _assignments(src)
+    for name, (a, b) in sorted(((n, s) for n, s in spans.items() if n in values), key=lambda t: -t[1][0]):
+        src = src[:a] + values[name] + src[b:]
+    extra = [f"{name} = {value}  # set by the book build" for name, value in values.items() if name not in spans]
+    if extra:
+        src = src.rstrip("\n") + "\n" + "\n".join(extra)
+    cell.source = src
+    book.cells = [c for c in book.cells if c is not inj]
+
+
+def pop_stderr(book) -> str:
+    """Remove every stderr stream output; return them as log text, one block per cell."""
+    blocks = []
+    for i, cell in enumerate(book.cells):
+        if cell.cell_type != "code":
+            continue
+        err = [o for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+        if err:
+            blocks.append(f"## cell {i}\n" + "".join(o.text if o.text.endswith("\n") else o.text + "\n"
+                                                       for o in err))
+            cell.outputs = [o for o in cell.outputs if not any(o is e for e in err)]
+    return "".join(blocks)
+
+
+def tag_hidden_inputs(book) -> None:
+    """Tag each code cell ``hide-input`` unless it is the parameters cell or already carries a hide tag."""
+    for cell in (c for c in book.cells if c.cell_type == "code"):
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "parameters" in tags:
+            cell.metadata["tags"] = [t for t in tags if t not in HIDE_TAGS]
+        elif not HIDE_TAGS & set(tags):
+            tags.append("hide-input")
+
+
+def drop_widgets(book) -> None:
+    """Drop widget views from outputs (their text fallback stays) and the notebook's widget state."""
+    book.metadata.pop("widgets", None)
+    for cell in (c for c in book.cells if c.cell_type == "code"):
+        for out in cell.outputs:
+            if "data" in out:
+                out.data.pop(WIDGET_MIME, None)
+        cell.outputs = [o for o in cell.outputs if "data" not in o or o.data]
+
+
+def toc_pages(source: Path = REPO_ROOT) -> list[str]:
+    """The pages ``_toc.yml`` under ``source`` names (root first), as paths without suffix."""
+    import yaml
+
+    toc = yaml.safe_load((source / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [toc["root"]]
+    for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]):
+        pages += [ch["file"] for ch in part.get("chapters", [])]
+    return pages
+
+
+def render_html(source: Path = REPO_ROOT, out: Path | None = None) -> Path:
+    """Render the executed chapters under ``source`` with jupyter-book (strict; executes nothing).
+
+    The site goes to ``(out or source)/_build/html``, which is returned. Pages of the table of contents
+    that are missing (chapters never executed) stop the build before it starts, naming them.
+    """
+    missing = [p for p in toc_pages(source)
+               if not any((source / f"{p}{ext}").exists() for ext in (".ipynb", ".md"))]
+    if missing:
+        raise SystemExit(f"no executed chapter for {missing} under {source}: execute them first "
+                         "(make book, or make chapter N=NN)")
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--builder", "html",
+           "-W", "-n", "--keep-going"] + (["--path-output", str(out)] if out else [])
     env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    subprocess.run(cmd, check=True, cwd=REPO_ROOT, env=env)
+    subprocess.run(cmd, check=True, cwd=source, env=env)
+    return (out or source) / "_build" / "html"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,17 +267,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="chapter numbers, e.g. 01 04")
     ap.add_argument("--out", default=str(REPO_ROOT / "book"), help="folder for the executed chapters")
     ap.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book")
+    ap.add_argument("--html-only", action="store_true",
+                    help="render the executed chapters already in book/ (the committed ones); execute nothing")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    for nb in chapters(args.only):
+    for nb in [] if args.html_only else chapters(args.only):
         t0 = time.perf_counter()
         print(f"[book] {nb.name} at preset={args.preset} ...", flush=True)
         execute(nb, out, args.preset, args.data_dir)
         print(f"[book] {nb.name} done in {time.perf_counter() - t0:.0f} s", flush=True)
     if not args.no_html:
         t0 = time.perf_counter()
-        render_html()
-        print(f"[book] HTML in {REPO_ROOT / '_build' / 'html'} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        site = render_html()
+        print(f"[book] HTML in {site} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return 0
 
 
