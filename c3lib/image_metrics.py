@@ -82,7 +82,11 @@ class InceptionFeatures:
     """The offline Inception-v3 FID network: ``(n, 3, H, W)`` images -> ``(n, 2048)`` pool features."""
 
     def __init__(self, batch_size: int = 32):
-        self.net = torch.jit.load(str(inception_weights()), map_location="cpu").eval()
+        import warnings
+
+        with warnings.catch_warnings():  # torch's deprecation notice for TorchScript, not ours to act on
+            warnings.simplefilter("ignore", FutureWarning)
+            self.net = torch.jit.load(str(inception_weights()), map_location="cpu").eval()
         self.batch_size = batch_size
 
     @torch.inference_mode()
