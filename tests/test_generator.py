@@ -1,0 +1,94 @@
+"""The chapter 08 generator, its run store reuse, bad inputs and the chapter's claims logic."""
+
+import numpy as np
+import pytest
+import torch
+
+from c3lib.chapters import ch08_text_to_image as ch
+from c3lib.config import ConfigError, make_config
+from c3lib.generator import EmbeddingGenerator, GeneratorConfig
+from c3lib.runstore import train_or_load
+
+
+def _data(n=64, d=8, size=8, seed=0):
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(n, d)).astype(np.float32)
+    w = rng.normal(size=(d, 3))
+    colour = 1 / (1 + np.exp(-emb @ w))  # each image a flat colour the embedding determines
+    images = torch.from_numpy(np.broadcast_to(colour[:, :, None, None], (n, 3, size, size)).astype(np.float32).copy())
+    return emb, images
+
+
+CFG = GeneratorConfig(cond_dim=8, image_size=8, base_channels=8, num_steps=120, batch_size=16, lr=3e-3, ema_decay=0.9)
+
+
+def test_generator_trains_and_its_loss_falls():
+    emb, images = _data()
+    gen = EmbeddingGenerator(CFG).fit(emb, images, lambda x: x)
+    loss = gen.history["loss"]
+    assert np.mean(loss[-10:]) < 0.6 * np.mean(loss[:5])
+    out = gen.sample(emb[:5])
+    assert out.shape == (5, 3, 8, 8) and out.min() >= 0 and out.max() <= 1
+
+
+def test_same_seed_same_numbers():
+    emb, images = _data()
+    a = EmbeddingGenerator(CFG).fit(emb, images, lambda x: x).sample(emb[:4])
+    b = EmbeddingGenerator(CFG).fit(emb, images, lambda x: x).sample(emb[:4])
+    assert torch.equal(a, b)
+
+
+def test_run_store_reuses_a_trained_generator(tmp_path):
+    emb, images = _data()
+    calls = []
+
+    def fit():
+        calls.append(1)
+        return EmbeddingGenerator(CFG).fit(emb, images, lambda x: x)
+
+    first, loaded = train_or_load(tmp_path / "g", "k1", fit, lambda m, f: m.write(f), EmbeddingGenerator.read)
+    again, loaded2 = train_or_load(tmp_path / "g", "k1", fit, lambda m, f: m.write(f), EmbeddingGenerator.read)
+    assert (loaded, loaded2, len(calls)) == (False, True, 1)
+    assert torch.allclose(first.sample(emb[:3]), again.sample(emb[:3]), atol=1e-6)
+    train_or_load(tmp_path / "g", "k2", fit, lambda m, f: m.write(f), EmbeddingGenerator.read)
+    assert len(calls) == 2  # a changed key retrains
+
+
+def test_bad_inputs_raise_clear_errors():
+    emb, images = _data()
+    gen = EmbeddingGenerator(CFG)
+    with pytest.raises(ValueError, match="width 5"):
+        gen.fit(emb[:, :5], images, lambda x: x)
+    bad = emb.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        gen.fit(bad, images, lambda x: x)
+    with pytest.raises(ValueError, match=r"\(n, 3, S, S\)"):
+        gen.fit(emb, images[:, :1], lambda x: x)
+    with pytest.raises(ValueError, match="side 8 px"):
+        EmbeddingGenerator(GeneratorConfig(cond_dim=8, image_size=16)).fit(emb, images, lambda x: x)
+    with pytest.raises(ValueError, match="power of two"):
+        EmbeddingGenerator(GeneratorConfig(image_size=24))
+    with pytest.raises(ConfigError, match="unknown variant"):
+        make_config(ch.TextToImageConfig, "smoke", variants=["C1", "C4"])
+
+
+def test_lafite_perturbation_keeps_unit_norm_and_its_cosine():
+    x = np.random.default_rng(0).normal(size=(2000, 512))
+    p = ch.LafitePerturbation(0.75, seed=1)(x)
+    assert np.allclose(np.linalg.norm(p, axis=1), 1, atol=1e-5)
+    cos = (p * ch.LafitePerturbation.normalise(x)).sum(1).mean()
+    assert cos == pytest.approx(0.25 / np.sqrt(0.25 ** 2 + 0.75 ** 2), abs=0.02)  # u nearly orthogonal in 512-d
+
+
+def _summary(**fids):
+    return {"world": {v: {"fid": f} for v, f in fids.items()}}
+
+
+def test_claims_on_constructed_summaries():
+    ok = ch.claims(_summary(C1=30, **{"C2-collapse": 22, "C2-corrupt": 20}, C3=19, LAFITE=21, supervised=10))["world"]
+    assert ok["C3 has the lowest FID"] and ok["C1 is worse than either C2"] and ok["both C2 are worse than C3"]
+    assert ok["FID gap C1 - supervised"] == 20 and ok["share of the C1 gap closed by C3"] == pytest.approx(11 / 20)
+    bad = ch.claims(_summary(C1=21, **{"C2-collapse": 22, "C2-corrupt": 18}, C3=19, LAFITE=17, supervised=10))["world"]
+    assert not bad["C3 has the lowest FID"] and not bad["C1 is worse than either C2"]
+    assert not bad["both C2 are worse than C3"]
