@@ -184,15 +184,17 @@ def load_or_bind(modality: str, image_tower: nn.Module, train: dict, val: dict, 
     """
     from . import runstore
 
+    image_sha = weights_sha(image_tower)
     key = key_of({"modality": modality, "spec": asdict(spec), "dim": dim, "n_train": len(train["image"]),
                   "n_val": len(val["image"]), "input_shape": list(train[modality].shape[1:]),
-                  "image_tower": weights_sha(image_tower), "world": depends_on})
+                  "image_tower": image_sha, "world": depends_on})
     n_bins = train[modality].shape[-1] if modality == "audio" else None
     return runstore.train_or_load(
         folder, key,
         lambda: bind(modality, image_tower, train[modality], train["image"], val[modality], val["image"], dim,
                      spec, progress),
-        _write, _reader(modality, dim, n_bins), save=save, info={"modality": modality})
+        _write, _reader(modality, dim, n_bins), save=save,
+        info={"modality": modality, "image_tower_sha256": image_sha})
 
 
 # ---- what binding gives: emergent retrieval and the geometry against text -------------------------------
