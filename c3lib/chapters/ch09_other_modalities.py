@@ -71,15 +71,18 @@ class OtherModalitiesConfig(ChapterConfig):
 
 
 # ---- chapter 06's decoders: the one place that reaches into chapter 06 ---------------------------------
-def chapter06_decoders(cfg: OtherModalitiesConfig, progress: bool = False):
-    """Chapter 06's world task and its text-only decoders ``{(variant, seed): Captioner}``, from the run
-    store (trained there on demand with chapter 06's own settings, never here with other ones)."""
+def chapter06_decoders(cfg: OtherModalitiesConfig, progress: bool = False, task=None):
+    """Chapter 06's text-only decoders ``(task, {(variant, seed): Captioner})`` from the run store, trained
+    there on demand with chapter 06's own settings (never here with other ones): on chapter 06's world task,
+    or on ``task`` (the paper preset's ImageBind tasks)."""
     from c3lib import captioning
     from c3lib.config import make_config
 
     acfg = make_config(captioning.AblationConfig, cfg.preset, seed=cfg.seed, data_dir=cfg.data_dir)
-    task = captioning.build_task("world", acfg.space_preset or cfg.preset, acfg.train_captions("world"),
-                                 acfg.n_val_captions, acfg.n_test_images, cfg.seed, cfg.data_dir, progress=progress)
+    if task is None:
+        task = captioning.build_task("world", acfg.space_preset or cfg.preset, acfg.train_captions("world"),
+                                     acfg.n_val_captions, acfg.n_test_images, cfg.seed, cfg.data_dir,
+                                     progress=progress)
     caps = {(v, s): captioning.train_or_load(task, v, s, acfg.train_config(), acfg.noise_std)[0]
             for v in cfg.variants for s in cfg.seeds}
     return task, caps
@@ -102,17 +105,20 @@ def retarget(cap, target_emb: np.ndarray):
 
 
 def score_modality(cap, unpaired: np.ndarray, test_emb: np.ndarray, refs: Sequence[Sequence[str]],
-                   attributes: Sequence[dict], meteor: bool) -> tuple[dict, list[str]]:
-    """Caption ``test_emb`` (n, d) with ``cap`` retargeted to ``unpaired``; caption metrics and attribute P/R."""
+                   attributes: Sequence[dict] | None, meteor: bool) -> tuple[dict, list[str]]:
+    """Caption ``test_emb`` (n, d) with ``cap`` retargeted to ``unpaired``; caption metrics and, where
+    ``attributes`` (world ground truth) are given, attribute precision and recall."""
     from c3lib.metrics import caption_metrics
     from c3lib.world import score_caption
 
     preds = retarget(cap, unpaired).caption_raw(test_emb, modality="target")
     m = caption_metrics(preds, refs, meteor=meteor)
-    s = [score_caption(p, a) for p, a in zip(preds, attributes)]
     out = {k: m.get(k) for k in PAPER_METRICS + ("CIDEr",)}
-    out["attr_precision"] = 100.0 * float(np.mean([x["precision"] for x in s]))
-    out["attr_recall"] = 100.0 * float(np.mean([x["recall"] for x in s]))
+    out["attr_precision"] = out["attr_recall"] = None  # real data has no ground-truth attributes
+    if attributes is not None:
+        s = [score_caption(p, a) for p, a in zip(preds, attributes)]
+        out["attr_precision"] = 100.0 * float(np.mean([x["precision"] for x in s]))
+        out["attr_recall"] = 100.0 * float(np.mean([x["recall"] for x in s]))
     return out, preds
 
 
