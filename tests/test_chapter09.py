@@ -108,3 +108,99 @@ def test_bound_space_binds_to_the_image_tower_of_the_image_text_space(tmp_path, 
     again = ch.bound_space(cfg, 32)
     assert all(again["binds"][m]["loaded"] for m in ("audio", "video"))
     np.testing.assert_array_equal(again["test"]["audio"], bs["test"]["audio"])  # same seed, same numbers
+
+
+# ---- the paper preset: real loaders on stand-ins the test writes; clear errors where files are missing ----
+def _write_wav(path, seconds=0.1, rate=44100):
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+        w.writeframes((np.sin(np.arange(int(rate * seconds)) * 0.1) * 3000).astype("<i2").tobytes())
+
+
+def test_clotho_loader_on_a_stand_in(tmp_path):
+    from c3lib import avdata
+
+    root = tmp_path / "clotho"
+    rows = ["file_name,caption_1,caption_2,caption_3,caption_4,caption_5",
+            'a.wav,rain on a roof,"rain falls, steadily",water drips,a storm,rain',
+            "b.wav,a dog barks,,,,"]
+    root.mkdir()
+    (root / "clotho_captions_evaluation.csv").write_text("\n".join(rows) + "\n")
+    for name in ("a.wav", "b.wav"):
+        _write_wav(root / "evaluation" / name)
+    clips = avdata.load_clotho(tmp_path, "evaluation")
+    assert [p.name for p in clips.paths] == ["a.wav", "b.wav"]
+    assert clips.captions[0][1] == "rain falls, steadily" and clips.captions[1] == ["a dog barks"]
+    assert len(avdata.load_clotho(tmp_path, "evaluation", limit=1)) == 1
+    (root / "evaluation" / "b.wav").unlink()
+    with pytest.raises(FileNotFoundError, match=r"b.wav is missing: fetch Clotho v2.1"):
+        avdata.load_clotho(tmp_path, "evaluation")
+    with pytest.raises(FileNotFoundError, match="clotho_captions_development.csv"):
+        avdata.load_clotho(tmp_path, "development")
+    with pytest.raises(ValueError, match="valid: development, validation, evaluation"):
+        avdata.load_clotho(tmp_path, "test")
+
+
+def test_msrvtt_loader_on_a_stand_in(tmp_path):
+    from c3lib import avdata
+
+    root = tmp_path / "msrvtt"
+    (root / "videos").mkdir(parents=True)
+    info = {"videos": [{"video_id": "video0", "split": "train"}, {"video_id": "video7010", "split": "test"},
+                       {"video_id": "video7011", "split": "test"}],
+            "sentences": [{"video_id": "video7010", "caption": "a man is cooking"},
+                          {"video_id": "video0", "caption": "a cat plays"},
+                          {"video_id": "video7010", "caption": "someone cooks food"},
+                          {"video_id": "video7011", "caption": "cars race"}]}
+    (root / "videodatainfo.json").write_text(json.dumps(info))
+    for v in ("video0", "video7010", "video7011"):
+        (root / "videos" / f"{v}.mp4").write_bytes(b"\0")
+    test = avdata.load_msrvtt(tmp_path, "test")
+    assert [p.stem for p in test.paths] == ["video7010", "video7011"]
+    assert test.captions == [["a man is cooking", "someone cooks food"], ["cars race"]]
+    (root / "videos" / "video7011.mp4").unlink()
+    with pytest.raises(FileNotFoundError, match="videos/<video_id>.mp4"):
+        avdata.load_msrvtt(tmp_path, "test")
+    assert len(avdata.load_msrvtt(tmp_path, "train")) == 1
+
+
+def test_imagebind_weights_and_package_errors_say_what_to_fetch(tmp_path, monkeypatch):
+    from c3lib.encoders import imagebind as ib
+
+    monkeypatch.setenv("C3_WEIGHTS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=rf"{tmp_path}/imagebind_huge.pth.*fetch imagebind_huge.pth"):
+        ib.load_imagebind()
+    stand_in = tmp_path / "imagebind_huge.pth"
+    torch.save({"w": torch.zeros(1)}, stand_in)
+    assert ib.weights_path() == stand_in
+    try:
+        import imagebind  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install imagebind-unofficial==0.1.1"):
+            ib.load_imagebind(stand_in)
+    else:  # the package is there: the stand-in is not ImageBind's checkpoint and must be refused
+        with pytest.raises(RuntimeError):
+            ib.load_imagebind(stand_in, device="cpu")
+
+
+def test_paper_preset_stops_on_missing_data_before_loading_anything(tmp_path, monkeypatch):
+    monkeypatch.setenv("C3_WEIGHTS", str(tmp_path / "weights"))
+    cfg = make_config(ch.OtherModalitiesConfig, "paper", {"modalities": ["audio"]}, data_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="clotho_captions_development.csv is missing: fetch Clotho"):
+        ch.run(cfg)
+
+
+def test_paper_preset_with_data_but_no_weights_says_where_to_put_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("C3_WEIGHTS", str(tmp_path / "weights"))
+    root = tmp_path / "clotho"
+    for split in ("development", "evaluation"):
+        root.mkdir(exist_ok=True)
+        (root / f"clotho_captions_{split}.csv").write_text(
+            "file_name,caption_1,caption_2,caption_3,caption_4,caption_5\na.wav,rain,rain falls,drops,storm,wet\n")
+        _write_wav(root / split / "a.wav")
+    cfg = make_config(ch.OtherModalitiesConfig, "paper", {"modalities": ["audio"]}, data_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"weights/imagebind_huge.pth: fetch imagebind_huge.pth"):
+        ch.run(cfg)
