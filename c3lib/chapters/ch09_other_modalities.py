@@ -71,15 +71,17 @@ class OtherModalitiesConfig(ChapterConfig):
 
 
 # ---- chapter 06's decoders: the one place that reaches into chapter 06 ---------------------------------
-def chapter06_decoders(cfg: OtherModalitiesConfig, progress: bool = False, task=None):
+def chapter06_decoders(cfg: OtherModalitiesConfig, progress: bool = False, task_fields: dict | None = None):
     """Chapter 06's text-only decoders ``(task, {(variant, seed): Captioner})`` from the run store, trained
     there on demand with chapter 06's own settings (never here with other ones): on chapter 06's world task,
-    or on ``task`` (the paper preset's ImageBind tasks)."""
+    or on a task made of ``task_fields`` (the paper preset's ImageBind embeddings)."""
     from c3lib import captioning
     from c3lib.config import make_config
 
     acfg = make_config(captioning.AblationConfig, cfg.preset, seed=cfg.seed, data_dir=cfg.data_dir)
-    if task is None:
+    if task_fields is not None:
+        task = captioning.CaptionTask(**task_fields)
+    else:
         task = captioning.build_task("world", acfg.space_preset or cfg.preset, acfg.train_captions("world"),
                                      acfg.n_val_captions, acfg.n_test_images, cfg.seed, cfg.data_dir,
                                      progress=progress)

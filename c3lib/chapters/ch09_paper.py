@@ -44,9 +44,9 @@ def _sig(items) -> str:
 
 
 def build_task(modality: str, m: dict, model, n_val: int, seed: int):
-    """A :class:`c3lib.captioning.CaptionTask` of ImageBind embeddings (cached by the exact inputs)."""
+    """The fields of a caption task (chapter 06's ``CaptionTask``) of ImageBind embeddings, cached by the
+    exact inputs."""
     from c3lib.cache import cached
-    from c3lib.captioning import CaptionTask
     from c3lib.encoders import imagebind as ib
 
     base = {"model": "imagebind_huge", "data": DATASETS[modality]}
@@ -58,11 +58,10 @@ def build_task(modality: str, m: dict, model, n_val: int, seed: int):
     test = cached(f"imagebind-{modality}", {**base, "files": _sig(m["test"])}, lambda: embed_media(model(), m["test"]))
     order = np.random.default_rng(seed).permutation(len(txt))
     tr, va = order[n_val:], order[:n_val]
-    return CaptionTask(name=f"imagebind-{DATASETS[modality]}", train_emb=txt[tr],
-                       train_caps=[m["captions"][i] for i in tr], val_emb=txt[va],
-                       val_caps=[m["captions"][i] for i in va], image_emb=unpaired, test_emb=test,
-                       test_refs=m["refs"], test_ids=[p.name for p in m["test"]], preset="paper",
-                       info={"space": "ImageBind huge", "data": DATASETS[modality]})
+    return dict(name=f"imagebind-{DATASETS[modality]}", train_emb=txt[tr], train_caps=[m["captions"][i] for i in tr],
+                val_emb=txt[va], val_caps=[m["captions"][i] for i in va], image_emb=unpaired, test_emb=test,
+                test_refs=m["refs"], test_ids=[p.name for p in m["test"]], preset="paper",
+                info={"space": "ImageBind huge", "data": DATASETS[modality]})
 
 
 def run(cfg, progress: bool = False) -> dict[str, Any]:
@@ -85,8 +84,7 @@ def run(cfg, progress: bool = False) -> dict[str, Any]:
 
     runs, summary_emb, examples = [], {}, {}
     for mod in cfg.modalities:
-        task = build_task(mod, data[mod], model, cfg.n_val, cfg.seed)
-        _, decoders = ch.chapter06_decoders(cfg, progress, task=task)
+        task, decoders = ch.chapter06_decoders(cfg, progress, build_task(mod, data[mod], model, cfg.n_val, cfg.seed))
         for (variant, seed), cap in decoders.items():
             m, preds = ch.score_modality(cap, task.image_emb, task.test_emb, task.test_refs, None, cfg.meteor)
             runs.append({"modality": mod, "variant": variant, "seed": seed, **m})
