@@ -55,11 +55,13 @@ def build_task(modality: str, m: dict, model, n_val: int, seed: int):
                  lambda: ib.embed_texts(model(), m["captions"]))
     unpaired = cached(f"imagebind-{modality}", {**base, "files": _sig(m["unpaired"])},
                       lambda: embed_media(model(), m["unpaired"]))
-    test = cached(f"imagebind-{modality}", {**base, "files": _sig(m["test"])}, lambda: embed_media(model(), m["test"]))
+    test = cached(f"imagebind-{modality}", {**base, "files": _sig(m["test"])},
+                  lambda: embed_media(model(), m["test"]))
     order = np.random.default_rng(seed).permutation(len(txt))
     tr, va = order[n_val:], order[:n_val]
     return dict(name=f"imagebind-{DATASETS[modality]}", train_emb=txt[tr],
-                train_caps=[m["captions"][i] for i in tr], val_emb=txt[va], val_caps=[m["captions"][i] for i in va], image_emb=unpaired, test_emb=test,
+                train_caps=[m["captions"][i] for i in tr], val_emb=txt[va],
+                val_caps=[m["captions"][i] for i in va], image_emb=unpaired, test_emb=test,
                 test_refs=m["refs"], test_ids=[p.name for p in m["test"]], preset="paper",
                 info={"space": "ImageBind huge", "data": DATASETS[modality]})
 
