@@ -47,7 +47,7 @@ class OtherModalitiesConfig(ChapterConfig):
     modalities: tuple[str, ...] = MODALITIES  # image | audio | video
     variants: tuple[str, ...] = VARIANTS  # chapter 06's decoder variants
     seeds: tuple[int, ...] = (0, 1, 2)  # chapter 06's decoder seeds
-    n_bind_train: int = 2000  # train-split scenes whose (audio|video, image) pairs bind a tower; 0: chapter 05's
+    n_bind_train: int = 0  # train-split scenes whose (audio|video, image) pairs bind a tower; 0: chapter 05's n_train
     n_val: int = 500  # validation scenes (val split) to select the binding epoch; never test scenes
     bind_epochs: int = 0  # epochs of binding; 0: chapter 05's num_epochs (its recipe)
     control: bool = True  # also bind audio to a fresh (random) image tower: the unbound control
@@ -56,9 +56,9 @@ class OtherModalitiesConfig(ChapterConfig):
     imagebind_weights: str = ""  # paper: local imagebind_huge.pth; "" -> $C3_WEIGHTS/imagebind_huge.pth
 
     PRESETS = {
-        "smoke": {"seeds": (0,), "n_bind_train": 0, "n_val": 64, "meteor": False, "n_examples": 4},
+        "smoke": {"seeds": (0,), "n_val": 64, "meteor": False, "n_examples": 4},
         "default": {},
-        "paper": {"n_bind_train": 0, "n_val": 1000},
+        "paper": {"n_val": 1000},
     }
 
     def __post_init__(self) -> None:
