@@ -165,10 +165,14 @@ def bound_space(cfg: OtherModalitiesConfig, n_test: int, progress: bool = False)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(10_000 + cfg.seed)
                 fresh = ImageTower(ccfg.dim).eval()
-            c, _ = binding.load_or_bind(mod, fresh, tr, va, ccfg.dim, spec,
-                                        run_path(CHAPTER, space_name, f"bind-{mod}-fresh-image", cfg.seed),
-                                        {**world, "control": "fresh image tower", "seed": 10_000 + cfg.seed})
-            controls[f"{mod} (fresh image tower)"] = embed(c.tower, te[mod])
+            t1 = time.perf_counter()
+            c, loaded = binding.load_or_bind(mod, fresh, tr, va, ccfg.dim, spec,
+                                             run_path(CHAPTER, space_name, f"bind-{mod}-fresh-image", cfg.seed),
+                                             {**world, "control": "fresh image tower", "seed": 10_000 + cfg.seed})
+            name = f"{mod} (fresh image tower)"
+            controls[name] = embed(c.tower, te[mod])
+            binds[name] = {"best_epoch": c.best_epoch, "val_R@1": c.val_recall, "loaded": loaded,
+                           "seconds": time.perf_counter() - t1, "epochs": spec.num_epochs}
     return {"space": space, "ccfg": ccfg, "train": train, "test": test, "binds": binds, "controls": controls,
             "scenes": te["scenes"], "captions": te["captions"], "render_s": render_s,
             "test_images": te["image"]}
