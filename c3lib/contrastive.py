@@ -12,6 +12,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -59,11 +60,13 @@ def _pick(xb: torch.Tensor, multi_b: bool, gen: torch.Generator) -> torch.Tensor
 
 
 def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: TrainSpec, ckpt_dir: Path | None = None,
-               multi_b: bool = False, stop_after_epoch: int | None = None, progress: bool = True) -> dict:
+               multi_b: bool = False, stop_after_epoch: int | None = None, progress: bool = True,
+               after_epoch: Callable[[int, PairModel], None] | None = None) -> dict:
     """Train ``model`` on pairs ``(xa[i], xb[i])``; return the history (loss per epoch, temperature).
 
     ``stop_after_epoch`` ends the run early (to test resuming); a later call with the same ``ckpt_dir``
-    continues from the last completed epoch.
+    continues from the last completed epoch. ``after_epoch(epoch, model)`` is called after each epoch (with
+    the model in eval mode), e.g. to select an epoch on validation data.
     """
     from safetensors.torch import load_file, save_file
     from tqdm.auto import tqdm
@@ -95,6 +98,9 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
         history["temperature"].append(float(1 / model.logit_scale.detach().clamp(max=math.log(100)).exp()))
         if ckpt_dir is not None:
             save_checkpoint(model, opt, epoch, history, Path(ckpt_dir), spec)
+        if after_epoch is not None:
+            model.eval()
+            after_epoch(epoch, model)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
     model.eval()

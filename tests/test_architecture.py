@@ -63,12 +63,19 @@ def library_sources() -> dict[str, str]:
     return {module_name(p): p.read_text(encoding="utf-8") for p in sorted(LIB.rglob("*.py"))}
 
 
+def chapter_of(name: str) -> str | None:
+    """``c3lib.chapters.chNN_x`` for that chapter's module or any module of its package, else ``None``."""
+    m = re.fullmatch(r"(c3lib\.chapters\.ch\d\d_\w+?)(\.\w+)*", name)
+    return m.group(1) if m else None
+
+
 def is_chapter(name: str) -> bool:
-    return re.fullmatch(r"c3lib\.chapters\.ch\d\d_\w+", name) is not None
+    return chapter_of(name) is not None
 
 
 def chapter_violations(edges: dict[str, set[str]]) -> list[str]:
-    return sorted(f"{a} imports {b}" for a, deps in edges.items() if is_chapter(a) for b in deps if is_chapter(b))
+    return sorted(f"{a} imports {b}" for a, deps in edges.items() if is_chapter(a)
+                  for b in deps if is_chapter(b) and chapter_of(b) != chapter_of(a))
 
 
 def block_violations(edges: dict[str, set[str]]) -> list[str]:
@@ -127,6 +134,8 @@ def test_the_rules_catch_what_they_forbid():
         "c3lib.chapters.ch07_b": "def f():\n    from c3lib.chapters.ch06_a import x\n",
         "c3lib.block": "import c3lib.chapters.ch07_b\n",
         "c3lib.p": "from c3lib import q\n", "c3lib.q": "def g():\n    import c3lib.p\n",
+        "c3lib.chapters.ch09_c": "from c3lib.chapters.ch09_c import paper\n",  # its own package: allowed
+        "c3lib.chapters.ch09_c.paper": "import numpy\n",
     }
     edges = graph(scratch)
     assert chapter_violations(edges) == ["c3lib.chapters.ch06_a imports c3lib.chapters.ch07_b",
@@ -147,7 +156,7 @@ def _notebook_code(path: Path) -> str:
 @pytest.mark.parametrize("nb", sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
 def test_a_notebook_imports_only_its_own_chapter(nb):
     deps = imported(ast.parse(_notebook_code(nb)), "notebook", is_package=False)
-    chapters = {d for d in deps if is_chapter(d)}
+    chapters = {chapter_of(d) for d in deps if is_chapter(d)}
     if nb.stem.startswith("99"):  # the results page reads results files, no chapter
         assert chapters == set(), f"{nb.name} imports {sorted(chapters)}"
         return
