@@ -202,7 +202,7 @@ def claim_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def dashboard(records: Mapping[str, Mapping[str, Any]], link: Callable[[str], str] = lambda n: f"{n}.html"):
     """The dashboard's two tables (DataFrames): one row per chapter (claims held of tested, preset, wall time),
-    and one row per claim (chapter, space, claim, verdict). Chapter names are HTML links made by ``link``."""
+    and one row per claim (chapter number, verdict, claim, space). Chapter names are HTML links made by ``link``."""
     import pandas as pd
 
     chapters, claims = [], []
@@ -214,6 +214,18 @@ def dashboard(records: Mapping[str, Mapping[str, Any]], link: Callable[[str], st
                          "claims held": f"{sum(bool(r['held']) for r in tested)} of {len(tested)}",
                          "numbers beside the paper's": len(rec.get("comparison", [])),
                          "wall time (s)": rec.get("wall_time_s")})
-        claims += [{"chapter": anchor, "space": r["space"] or "—", "claim": r["claim"], "verdict": verdict(r["held"])}
+        short = f'<a href="{link(name)}">{name[:2]}</a>'  # the verdict stays in view on a narrow page
+        claims += [{"chapter": short, "verdict": verdict(r["held"]), "claim": r["claim"], "space": r["space"] or "—"}
                    for r in rows]
-    return pd.DataFrame(chapters), pd.DataFrame(claims, columns=["chapter", "space", "claim", "verdict"])
+    return pd.DataFrame(chapters), pd.DataFrame(claims, columns=["chapter", "verdict", "claim", "space"])
+
+
+def comparison_table(comparison: Sequence[Mapping[str, Any]]):
+    """The paper beside ours as a DataFrame that prints every value as the results JSON holds it (pandas
+    would round 2.96e-16 to 0.0); a missing value shows as "—"."""
+    import pandas as pd
+
+    def shown(v):
+        return "—" if v is None else str(v)
+
+    return pd.DataFrame([{**r, "paper": shown(r.get("paper")), "ours": shown(r.get("ours"))} for r in comparison])
