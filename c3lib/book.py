@@ -43,7 +43,8 @@ def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kern
             extra: dict | None = None) -> Path:
     """Run one chapter with papermill (cwd: the repository root) and return the executed copy's path.
 
-    The kernel runs with ``C3_PROGRESS=0`` (no progress bars in the book, see ``c3lib.progress``); outside
+    The kernel runs with ``C3_PROGRESS=0`` (no progress bars in the book, see ``c3lib.progress``) and
+    ``C3_BOOK=1`` (no ipywidgets panels: ``c3lib.report.live``); outside
     ``book/`` the results JSON goes to ``out_dir/results`` unless ``$C3_RESULTS`` says otherwise. The
     executed copy is then cleaned for reading (``clean_executed``), its stderr kept in ``out_dir/logs``.
     """
@@ -52,7 +53,7 @@ def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kern
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / notebook.name
     params = {"preset": preset, **({"data_dir": data_dir} if data_dir else {}), **(extra or {})}
-    env = {"C3_PROGRESS": "0"}
+    env = {"C3_PROGRESS": "0", "C3_BOOK": "1"}  # C3_BOOK: live panels become static figures (c3lib.report)
     if out_dir.resolve() != (REPO_ROOT / "book").resolve() and not os.environ.get("C3_RESULTS"):
         env["C3_RESULTS"] = str(out_dir.resolve() / "results")  # a scratch build keeps book/results intact
     with _env(**env):

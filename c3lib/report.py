@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import os
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -76,3 +77,155 @@ def plot_metric(summary: list[dict], tasks: Sequence[str], variants: Sequence[st
     axes[-1].tick_params(axis="x", rotation=45)
     fig.tight_layout()
     return fig
+
+
+# --- The book page: glued numbers, figures, verdicts, live panels --------------------------------------------
+# A chapter computes every number its prose states and glues it (myst-nb) under a key; the Markdown cells say
+# {glue:text}`key:.2f`, so the prose cannot disagree with the run. Figures are glued too and placed by a
+# {glue:figure} directive with a :name: and a caption; the prose cites them with {numref}.
+
+BOOK_ENV = "C3_BOOK"  # set to 1 by c3lib.book for the papermill runs of the book
+NOT_RUN = "not run at this preset"
+
+
+def plain(value: Any) -> Any:
+    """A value whose ``repr`` myst-nb's ``{glue:text}`` can read back: numpy scalars become Python ones."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def glue_values(values: Mapping[str, Any]) -> None:
+    """Glue each ``key: value`` without showing it (``myst_nb.glue(key, value, display=False)``)."""
+    from myst_nb import glue
+
+    for key, value in values.items():
+        glue(key, plain(value), display=False)
+
+
+def glue_figure(key: str, fig) -> None:
+    """Glue a Matplotlib figure (its PNG) under ``key`` and close it, so it shows only where a
+    ``{glue:figure}`` directive places it (with its name and caption)."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(key, fig, display=False)
+    plt.close(fig)
+
+
+def verdict(held: bool | None) -> str:
+    """The word the book prints for a claim: "held", "not held", or that the preset did not run it."""
+    return NOT_RUN if held is None else ("held" if held else "not held")
+
+
+def glue_verdicts(claims: Mapping[str, Mapping[str, bool | None]], keys: Mapping[str, tuple[str, str]]) -> None:
+    """Glue the word for each claim: ``keys`` maps a glue key to ``(space, claim)`` of ``claims``
+    (``{space: {claim: bool}}``); a space the preset did not run gives :data:`NOT_RUN`."""
+    glue_values({key: verdict(claims.get(space, {}).get(claim)) for key, (space, claim) in keys.items()})
+
+
+def verdict_markdown(claims: Mapping[str, Mapping[str, bool | None]]) -> str:
+    """A Markdown table, one row per (space, claim), with the verdict word (bold when held)."""
+    rows = ["| space | claim | verdict |", "|---|---|---|"]
+    for space, by_claim in claims.items():
+        for claim, held in by_claim.items():
+            word = verdict(held)
+            rows.append(f"| {space} | {claim} | {'**' + word + '**' if held else word} |")
+    return "\n".join(rows) if len(rows) > 2 else "*No claim could be tested at this preset.*"
+
+
+def glue_verdict_table(key: str, claims: Mapping[str, Mapping[str, bool | None]]) -> None:
+    """Glue :func:`verdict_markdown` under ``key``, for a ``{glue:md}`` directive with ``:format: gfm``."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(key, Markdown(verdict_markdown(claims)), display=False)
+
+
+def live() -> bool:
+    """True in a live Jupyter session, False in the papermill runs of the book (``$C3_BOOK`` = 1)."""
+    return os.environ.get(BOOK_ENV, "") != "1"
+
+
+def panel(draw: Callable[..., Any], sliders: Mapping[str, tuple[float, float, float, float]]):
+    """An ipywidgets panel: one slider per ``name: (min, max, step, default)``, redrawing ``draw(**values)``
+    (which returns a figure) on release. Shown only when :func:`live`; returns the widget, or None.
+
+    The static book shows ``draw(**defaults)`` instead, glued as a figure by the chapter."""
+    if not live():
+        return None
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    controls = {name: w.FloatSlider(value=dflt, min=lo, max=hi, step=step, description=name,
+                                    continuous_update=False, readout_format=".3g")
+                for name, (lo, hi, step, dflt) in sliders.items()}
+
+    def show(**values):
+        draw(**values)
+        plt.show()
+
+    box = w.VBox([w.HBox(list(controls.values())), w.interactive_output(show, controls)])
+    display(box)
+    return box
+
+
+def defaults(sliders: Mapping[str, tuple[float, float, float, float]]) -> dict[str, float]:
+    """The default value of each slider of a :func:`panel`: what the static book shows."""
+    return {name: spec[3] for name, spec in sliders.items()}
+
+
+# --- The results dashboard (chapter 99): every chapter's claims and numbers from its results JSON ----------------
+
+def claim_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A chapter's claims as rows ``{space, claim, held}``, read from its results record.
+
+    ``metrics.claims`` is the chapter's own verdict, ``{space: {claim: bool}}`` (or ``{claim: bool}`` for one
+    space). A chapter without it is read as it is: each boolean at the top of ``metrics`` is a claim, and so is
+    each comparison row whose paper and ours are both booleans (held when they agree)."""
+    metrics = record.get("metrics") or {}
+    claims = metrics.get("claims")
+    if isinstance(claims, Mapping) and claims:
+        rows = []
+        for space, by_claim in claims.items():
+            if isinstance(by_claim, Mapping):
+                rows += [{"space": space, "claim": c, "held": h} for c, h in by_claim.items()]
+            else:
+                rows.append({"space": "", "claim": space, "held": by_claim})
+        return rows
+    rows = [{"space": "", "claim": k.replace("_", " "), "held": v} for k, v in metrics.items() if isinstance(v, bool)]
+    rows += [{"space": "", "claim": r["quantity"], "held": r["ours"] == r["paper"]}
+             for r in record.get("comparison", []) if isinstance(r.get("paper"), bool) and isinstance(r.get("ours"), bool)]
+    return rows
+
+
+def dashboard(records: Mapping[str, Mapping[str, Any]], link: Callable[[str], str] = lambda n: f"{n}.html"):
+    """The dashboard's two tables (DataFrames): one row per chapter (claims held of tested, preset, wall time),
+    and one row per claim (chapter number, verdict, claim, space). Chapter names are HTML links made by ``link``."""
+    import pandas as pd
+
+    chapters, claims = [], []
+    for name, rec in records.items():
+        rows = claim_rows(rec)
+        tested = [r for r in rows if r["held"] is not None]
+        anchor = f'<a href="{link(name)}">{name}</a>'
+        chapters.append({"chapter": anchor, "preset": rec.get("preset"),
+                         "claims held": f"{sum(bool(r['held']) for r in tested)} of {len(tested)}",
+                         "numbers beside the paper's": len(rec.get("comparison", [])),
+                         "wall time (s)": rec.get("wall_time_s")})
+        short = f'<a href="{link(name)}">{name[:2]}</a>'  # the verdict stays in view on a narrow page
+        claims += [{"chapter": short, "verdict": verdict(r["held"]), "claim": r["claim"], "space": r["space"] or "—"}
+                   for r in rows]
+    return pd.DataFrame(chapters), pd.DataFrame(claims, columns=["chapter", "verdict", "claim", "space"])
+
+
+def comparison_table(comparison: Sequence[Mapping[str, Any]]):
+    """The paper beside ours as a DataFrame that prints every value as the results JSON holds it (pandas
+    would round 2.96e-16 to 0.0); a missing value shows as "—"."""
+    import pandas as pd
+
+    def shown(v):
+        return "—" if v is None else str(v)
+
+    return pd.DataFrame([{**r, "paper": shown(r.get("paper")), "ours": shown(r.get("ours"))} for r in comparison])

@@ -113,3 +113,29 @@ def mlp_sweep(cfg: CollapseConfig) -> dict[str, list]:
 def summary(rep: dict[str, Any]) -> dict[str, Any]:
     """The scalar part of a :func:`space_report` (no spectra), for tables and the results file."""
     return {k: v for k, v in rep.items() if not k.startswith("spectrum")}
+
+
+# The claims the chapter tests, with the thresholds that decide them (the paper states them in words).
+COLLAPSE = "collapse: each modality's effective dim under half of d"  # paper: 25 and 230 of 512
+CONE = "cone effect: mean pairwise cosine above 0.5 in both modalities"  # Liang et al.: far above random's ~0
+DEPTH = "effective dim falls with depth (never rises, ends lower)"  # Fig 13
+SPACE_CLIP = "CLIP ViT-B/16, random init (COCO, precomputed)"
+SPACE_OURS = "our random-init open_clip on photos and captions"
+SPACE_MLP = "random ReLU MLP on N(0, I) inputs"
+
+
+def collapsed(rep: dict[str, Any]) -> bool:
+    """Definition 1 says collapse: both modalities' effective dims below half of their dimension."""
+    return rep["effective_dim_image"] < rep["d_image"] / 2 and rep["effective_dim_text"] < rep["d_text"] / 2
+
+
+def claims(pre: dict[str, dict], ours: dict[str, Any], mlp: dict[str, list]) -> dict[str, dict[str, bool]]:
+    """``{space: {claim: held}}`` for the random-init spaces this run measured (no COCO space without data)."""
+    dims = mlp["effective_dim"]
+    out = {}
+    if "clip_random" in pre:
+        r = pre["clip_random"]
+        out[SPACE_CLIP] = {COLLAPSE: collapsed(r), CONE: bool(min(r["cone_image"], r["cone_text"]) > 0.5)}
+    out[SPACE_OURS] = {COLLAPSE: collapsed(ours), CONE: bool(min(ours["cone_image"], ours["cone_text"]) > 0.5)}
+    out[SPACE_MLP] = {DEPTH: bool(all(a >= b for a, b in zip(dims, dims[1:])) and dims[-1] < dims[0])}
+    return out

@@ -119,37 +119,42 @@ def measure(cfg: GapSurvivesConfig, space: sim.SyntheticSpace, x, y, trace: sim.
             "ineffective_variance_max_after": float(max(var_after[0][ineff].max(), var_after[1][ineff].max()))}
 
 
-def findings(cfg: GapSurvivesConfig, trace: sim.Trace, m: dict) -> str:
-    """The chapter's conclusions as Markdown, every number from the run."""
+def prose_values(cfg: GapSurvivesConfig, trace: sim.Trace, m: dict, check: dict, shared: dict) -> dict:
+    """Every number the chapter's prose states, by glue key (the notebook glues them; its Markdown cites them)."""
     before, after, sphere = m["before"], m["after"], m["sphere"]
-    dec = sphere["decomposition"]
-    return (
-        f"- In {trace.step[-1]:,} steps (paper: 200,000) the loss fell from {trace.loss[0]:.2f} to {trace.loss[-1]:.4f}.\n"
-        f"- No gradient reached the ineffective dimensions outside the two constant directions "
-        f"(≤ {max(trace.grad_ineffective_outside):.1e}); the raw block outside them changed by "
-        f"{abs(m['resid_after'] - m['resid_before']):.1e}.\n"
-        f"- The ineffective gap still moved, {before['gap_ineffective']:.3f} → {after['gap_ineffective']:.3f} (paper, n = 1,000 "
-        f"and 200k steps: 0.99 → 0.82). The raw ineffective coordinates moved too (largest change "
-        f"{sphere['raw_ineffective_max_change']:.1e}), so the claim 'unchanged to within 1e-6' does not hold for them in this "
-        f"setting. What holds is the explanation: the change is the renormalisation on the unit sphere, predicted from the "
-        f"effective coordinates alone to {sphere['max_abs_error']:.1e}, and to "
-        f"{abs(dec['own_direction'] - dec['measured']):.1e} once each row's small tilt towards the other constant is counted "
-        f"(the tilts' mean, {dec['mean_tilt']:.1e}, is what remains); the rows did not grow (largest norm "
-        f"{sphere['row_norm_max']:.5f}), and the gradient that could move the gap is ≤ "
-        f"{sphere['grad_gap_ineffective_max_after_init']:.1e}. Our shrink is larger than the paper's; the paper does not "
-        f"say how its rows are scaled at init, and the scale sets the step size (the normalisation inside the loss divides "
-        f"the raw step by ‖x‖², about {cfg.d} for rows of N(0, 1) entries; we start from unit rows).\n"
-        f"- The effective-dimension gap fell from {before['gap_effective']:.3f} to {after['gap_effective']:.3f}; it is not "
-        f"closed. In this setting the 'effective-dimension' gap is each modality's constant in the other modality's "
-        f"dimensions (images are constant in the texts' {cfg.txt_dims} dimensions and vice versa), and it shrinks by the same "
-        f"factor as the ineffective gap (ratio {sphere['ratio_eff_ineff_first']:.4f} → {sphere['ratio_eff_ineff_last']:.4f}): "
-        f"the whole gap vector keeps its direction (cosine ≥ {sphere['gap_cos_init_min']:.6f}) and only shortens. More "
-        f"steps shorten it further, slowly, as the loss and its gradients vanish; nothing in the run closes it.\n"
-        f"- Where the rows actually vary, the gap nearly closes: its part inside the joint 99 % span of the rows fell from "
-        f"{trace.gap_in_span[0]:.3f} ({100 * trace.gap_in_span[0] / trace.gap[0]:.0f} % of the gap; span {trace.span_dim[0]} dims) "
-        f"to {trace.gap_in_span[-1]:.3f} ({100 * trace.gap_in_span[-1] / trace.gap[-1]:.0f} %; span {trace.span_dim[-1]} dims). "
-        f"Training spreads the rows in directions orthogonal to a gap that keeps its direction, so the gap ends close "
-        f"to Proposition 1's c_perp, orthogonal to both spans.")
+    dec, sa, sb = sphere["decomposition"], shared["after"], shared["before"]
+    return {
+        "n": cfg.n, "d": cfg.d, "txt_dims": cfg.txt_dims, "dtype": cfg.dtype, "steps": trace.step[-1],
+        "p_steps_k": PAPER["num_steps"] // 1000, "p_n": PAPER["n"], "p_gap_init": PAPER["gap_init_overall"],
+        "p_gap_init_ineff": PAPER["gap_init_ineffective"], "p_gap_after": PAPER["gap_after"],
+        "loss_first": trace.loss[0], "loss_last": trace.loss[-1],
+        "gap_before": before["gap"], "gap_after": after["gap"],
+        "ineff_before": before["gap_ineffective"], "ineff_after": after["gap_ineffective"],
+        "eff_before": before["gap_effective"], "eff_after": after["gap_effective"],
+        "span_gap_first": trace.gap_in_span[0], "span_gap_last": trace.gap_in_span[-1],
+        "span_dim_first": trace.span_dim[0], "span_dim_last": trace.span_dim[-1],
+        "span_pct_first": 100 * trace.gap_in_span[0] / trace.gap[0],
+        "span_pct_last": 100 * trace.gap_in_span[-1] / trace.gap[-1],
+        "var_ineff_before": m["ineffective_variance_max_before"], "var_ineff_after": m["ineffective_variance_max_after"],
+        "predicted_after": sphere["predicted_after"], "pred_abs_err": sphere["max_abs_error"],
+        "pred_rel_err_pct": 100 * sphere["max_rel_error"], "raw_change": sphere["raw_ineffective_max_change"],
+        "row_norm_max": sphere["row_norm_max"], "grad_gap_max": sphere["grad_gap_ineffective_max_after_init"],
+        "grad_rows_init": sphere["grad_ineffective_normalised_init"], "gap_cos_min": sphere["gap_cos_init_min"],
+        "ratio_first": sphere["ratio_eff_ineff_first"], "ratio_last": sphere["ratio_eff_ineff_last"],
+        "tilt_img": dec["tilt_rms_img"], "tilt_txt": dec["tilt_rms_txt"], "own_direction": dec["own_direction"],
+        "measured": dec["measured"], "mean_tilt": dec["mean_tilt"],
+        "own_err": abs(dec["own_direction"] - dec["measured"]),
+        "grad_outside_max": max(trace.grad_ineffective_outside), "resid_before": m["resid_before"],
+        "resid_after": m["resid_after"], "resid_change": abs(m["resid_after"] - m["resid_before"]),
+        "grad_ineff_first": trace.grad_ineffective[0], "grad_ineff_last": trace.grad_ineffective[-1],
+        "grad_norm_first": trace.grad_ineffective_normalised[0], "grad_norm_last": trace.grad_ineffective_normalised[-1],
+        "autograd_err": check["closed_vs_autograd_max_abs"], "grad_entry_max": check["grad_max_abs"],
+        "lemma1_err": check["lemma1_vs_exact_max_abs"],
+        "shared_dims": shared["dims"], "shared_steps": shared["steps"],
+        "shared_eff_before": sb["gap_effective"], "shared_eff_after": sa["gap_effective"],
+        "shared_ineff_before": sb["gap_ineffective"], "shared_ineff_after": sa["gap_ineffective"],
+        "shared_ineff_share_pct": 100 * sa["gap_ineffective"] ** 2 / sa["gap"] ** 2,
+    }
 
 
 def comparison(cfg: GapSurvivesConfig, trace: sim.Trace, m: dict, check: dict, shared: dict) -> list[dict]:
@@ -206,3 +211,42 @@ def metrics(trace: sim.Trace, m: dict, check: dict, shared: dict) -> dict:
             "ineffective_variance_max_before": m["ineffective_variance_max_before"],
             "ineffective_variance_max_after": m["ineffective_variance_max_after"],
             "sphere": m["sphere"], "shared_layout": shared}
+
+
+NO_GRADIENT = "no gradient reaches the ineffective dims (outside the two constants, ≤ 1e-6)"
+RAW_FIXED = "the raw ineffective coordinates stay unchanged (≤ 1e-6)"
+GAP_OUTSIDE = "the gap survives outside the rows' span (the part inside is under half of it)"
+ALIGNED = "the effective dims align (their gap under 10 % of the whole)"
+GAP_INEFFECTIVE = "the surviving gap lives in the ineffective dims (over 90 % of its square)"
+SPACE_BLOCKS = "own blocks: images vary in 25 dims, texts in the next 230"
+SPACE_SHARED = "the paper's layout: both vary in the first 255 dims"
+
+
+def claims(trace: sim.Trace, m: dict, shared: dict) -> dict[str, dict[str, bool]]:
+    """``{space: {claim: held}}`` for the two layouts the chapter optimises."""
+    s = shared["after"]
+    return {SPACE_BLOCKS: {NO_GRADIENT: bool(max(trace.grad_ineffective_outside) <= 1e-6),
+                           RAW_FIXED: bool(m["sphere"]["raw_ineffective_max_change"] <= 1e-6),
+                           GAP_OUTSIDE: bool(trace.gap_in_span[-1] < 0.5 * trace.gap[-1])},
+            SPACE_SHARED: {ALIGNED: bool(s["gap_effective"] < 0.1 * s["gap"]),
+                           GAP_INEFFECTIVE: bool(s["gap_ineffective"] ** 2 > 0.9 * s["gap"] ** 2)}}
+
+
+def shifted_loss(x, y, tau: float, shifts) -> np.ndarray:
+    """The live panel's fast path: the symmetric InfoNCE loss at ``tau`` after moving the two modalities
+    towards each other along their gap, by ``shift`` times it (0: as optimised; 1: means coincide); rows are
+    renormalised. ``x``, ``y``: [n, d] optimised embeddings. One loss per shift."""
+    import torch
+
+    xn = x / x.norm(dim=1, keepdim=True)
+    yn = y / y.norm(dim=1, keepdim=True)
+    gap = xn.mean(0) - yn.mean(0)  # [d]
+    out = []
+    for s in shifts:
+        a, b = xn - 0.5 * s * gap, yn + 0.5 * s * gap
+        logits = (a / a.norm(dim=1, keepdim=True)) @ (b / b.norm(dim=1, keepdim=True)).T / tau  # [n, n]
+        labels = torch.arange(len(logits))
+        loss = 0.5 * (torch.nn.functional.cross_entropy(logits, labels)
+                      + torch.nn.functional.cross_entropy(logits.T, labels))
+        out.append(float(loss))
+    return np.array(out)

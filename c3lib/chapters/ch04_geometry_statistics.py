@@ -140,3 +140,19 @@ def table(spaces: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             r[stat] = f"{rep[stat + '_mean']:.2f} ± {rep[stat + '_std']:.2f}"
         rows.append(r)
     return rows
+
+
+# Table 1's claims and the thresholds that decide them (the paper: 0.83 ± 0.01, 0.99 ± 0.00, 0.00 ± 0.06, 0.00 ± 0.10).
+LENGTH = "constant gap length (std under 5 % of the mean)"
+DIRECTION = "constant gap direction (mean cosine ≥ 0.95)"
+ORTHOGONAL = "gap orthogonal to the spans (|mean cosine| < 0.05)"
+NOISE = "noise without a preferred direction (|mean cosine| < 0.05)"
+
+
+def claims(spaces: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool]]:
+    """``{space label: {claim: held}}``: Table 1's geometry, tested on every space measured."""
+    return {rep["label"]: {LENGTH: bool(rep["gap_length_std"] < 0.05 * rep["gap_length_mean"]),
+                           DIRECTION: bool(rep["gap_direction_mean"] >= 0.95),
+                           ORTHOGONAL: bool(abs(rep["orthogonality_mean"]) < 0.05),
+                           NOISE: bool(abs(rep["noise_direction_mean"]) < 0.05)}
+            for rep in spaces.values()}

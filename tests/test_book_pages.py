@@ -1,0 +1,149 @@
+"""The book's pages read as a book: glue helpers, claim verdicts, the dashboard, and the live panels' fast paths.
+
+Chapter verdicts (``chNN.claims``) are checked on constructed inputs that must come out held and not held;
+the notebooks of chapters 01-04 are checked to open with a Claim, close with a Verdict and cite only figures
+they name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from c3lib import report
+from c3lib.chapters import ch01_dimensional_collapse as ch01
+from c3lib.chapters import ch02_gap_survives_optimisation as ch02
+from c3lib.chapters import ch03_alignment_noise_temperature as ch03
+from c3lib.chapters import ch04_geometry_statistics as ch04
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = ["01_dimensional_collapse", "02_gap_survives_optimisation", "03_alignment_noise_temperature",
+         "04_geometry_statistics"]
+
+
+def test_plain_turns_numpy_scalars_into_values_glue_can_read_back():
+    assert repr(report.plain(np.float64(0.5))) == "0.5" and type(report.plain(np.int64(3))) is int
+    assert report.plain(np.bool_(True)) is True and report.plain("held") == "held"
+
+
+def test_verdict_words_and_table():
+    assert [report.verdict(v) for v in (True, False, None)] == ["held", "not held", report.NOT_RUN]
+    table = report.verdict_markdown({"space A": {"c1": True, "c2": False}, "space B": {"c1": None}})
+    assert table.splitlines()[2:] == ["| space A | c1 | **held** |", "| space A | c2 | not held |",
+                                      f"| space B | c1 | {report.NOT_RUN} |"]
+    assert "No claim" in report.verdict_markdown({})
+
+
+def test_claim_rows_read_every_shape_of_results_record():
+    nested = {"metrics": {"claims": {"world": {"C3 best": False, "collapse helps": True}}}}
+    assert report.claim_rows(nested) == [{"space": "world", "claim": "C3 best", "held": False},
+                                         {"space": "world", "claim": "collapse helps", "held": True}]
+    flat = {"metrics": {"claims": {"monotone": True}}}
+    assert report.claim_rows(flat) == [{"space": "", "claim": "monotone", "held": True}]
+    bare = {"metrics": {"advantage_shrinks": True, "cider": 3.0, "runs": [True]},
+            "comparison": [{"quantity": "grows", "paper": True, "ours": False}, {"quantity": "x", "paper": 1, "ours": 1}]}
+    assert report.claim_rows(bare) == [{"space": "", "claim": "advantage shrinks", "held": True},
+                                       {"space": "", "claim": "grows", "held": False}]
+    assert report.claim_rows({}) == []
+
+
+def test_dashboard_counts_and_links_each_chapter():
+    records = {"01_a": {"preset": "smoke", "wall_time_s": 1.5, "comparison": [{"quantity": "q", "paper": 1, "ours": 2}],
+                        "metrics": {"claims": {"s": {"c": True, "d": False, "e": None}}}},
+               "07_b": {"preset": "default", "wall_time_s": 2.0, "metrics": {"shrinks": True}}}
+    chapters, claims = report.dashboard(records)
+    assert list(chapters["claims held"]) == ["1 of 2", "1 of 1"]
+    assert chapters["chapter"][0] == '<a href="01_a.html">01_a</a>'
+    assert list(claims.verdict) == ["held", "not held", report.NOT_RUN, "held"]
+    assert list(claims.space) == ["s", "s", "s", "—"]
+
+
+def test_live_follows_the_book_switch(monkeypatch):
+    monkeypatch.setenv(report.BOOK_ENV, "1")
+    assert not report.live()
+    assert report.panel(lambda **kw: None, {"tau": (0.0, 1.0, 0.1, 0.5)}) is None
+    monkeypatch.delenv(report.BOOK_ENV)
+    assert report.live()
+    assert report.defaults({"tau": (0.0, 1.0, 0.1, 0.5), "sigma": (0, 1, 0.1, 0.2)}) == {"tau": 0.5, "sigma": 0.2}
+
+
+def _space(img: int, txt: int, cone: float, d: int = 512) -> dict:
+    return {"effective_dim_image": img, "effective_dim_text": txt, "d_image": d, "d_text": d,
+            "cone_image": cone, "cone_text": cone}
+
+
+def test_ch01_claims_decide_collapse_cone_and_depth():
+    mlp_falls = {"effective_dim": [500, 300, 100]}
+    got = ch01.claims({"clip_random": _space(25, 230, 0.7)}, _space(300, 20, 0.2), mlp_falls)
+    assert got[ch01.SPACE_CLIP] == {ch01.COLLAPSE: True, ch01.CONE: True}
+    assert got[ch01.SPACE_OURS] == {ch01.COLLAPSE: False, ch01.CONE: False}
+    assert got[ch01.SPACE_MLP][ch01.DEPTH] is True
+    assert ch01.claims({}, _space(1, 1, 0.9), {"effective_dim": [5, 6, 4]})[ch01.SPACE_MLP][ch01.DEPTH] is False
+    assert ch01.SPACE_CLIP not in ch01.claims({}, _space(1, 1, 0.9), mlp_falls), "no COCO space without data"
+
+
+def test_ch02_claims_follow_the_measured_gaps():
+    trace = SimpleNamespace(grad_ineffective_outside=[0.0, 1e-16], gap_in_span=[0.6, 0.05], gap=[1.2, 0.6])
+    m = {"sphere": {"raw_ineffective_max_change": 0.09}}
+    shared = {"after": {"gap": 1.0, "gap_effective": 0.05, "gap_ineffective": 0.99}}
+    got = ch02.claims(trace, m, shared)
+    assert got[ch02.SPACE_BLOCKS] == {ch02.NO_GRADIENT: True, ch02.RAW_FIXED: False, ch02.GAP_OUTSIDE: True}
+    assert got[ch02.SPACE_SHARED] == {ch02.ALIGNED: True, ch02.GAP_INEFFECTIVE: True}
+    shared_open = {"after": {"gap": 1.0, "gap_effective": 0.8, "gap_ineffective": 0.6}}
+    assert ch02.claims(trace, m, shared_open)[ch02.SPACE_SHARED] == {ch02.ALIGNED: False, ch02.GAP_INEFFECTIVE: False}
+
+
+def test_ch02_shifted_loss_sees_the_gap_only_when_there_is_one():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 16, generator=gen, dtype=torch.float64)
+    flat = ch02.shifted_loss(x, x.clone(), 0.1, [0.0, 0.5, 1.0])
+    assert flat.shape == (3,) and np.allclose(flat, flat[0]), "no gap: moving along it changes nothing"
+    y = x + 3.0 * torch.nn.functional.one_hot(torch.tensor(15), 16).double()  # a constant offset: a gap
+    moved = ch02.shifted_loss(x, y, 0.1, [0.0, 1.0])
+    assert not np.isclose(moved[0], moved[1])
+
+
+def test_ch03_claims_and_noise_panel():
+    region = {"monotone_in_tau": True, "max_loss_error": 3e-15}
+    assert ch03.claims(region, -0.9) == {ch03.SPACE_TERM: {ch03.MARGIN_GROWS: True, ch03.BOUND_EXACT: True},
+                                         ch03.SPACE_SIM: {ch03.NOISE_GROWS: True}}
+    bad = ch03.claims({"monotone_in_tau": False, "max_loss_error": 1e-3}, 0.2)
+    assert not any(v for by in bad.values() for v in by.values())
+    clean = ch03.noise_panel(0.01, 0.0)
+    assert clean["noise"] == pytest.approx(0.0, abs=1e-12) and clean["stable_share"] == 1.0
+    shares = [ch03.noise_panel(0.05, s)["stable_share"] for s in (0.0, 0.1, 0.3)]
+    assert shares[0] >= shares[1] >= shares[2] and shares[2] < shares[0]
+    assert ch03.noise_panel(0.005, 0.1)["stable_share"] > ch03.noise_panel(0.1, 0.1)["stable_share"], \
+        "a lower temperature puts more noisy pairs in the stable region"
+
+
+def test_ch04_claims_per_space():
+    good = {"label": "A", "gap_length_mean": 0.83, "gap_length_std": 0.01, "gap_direction_mean": 0.99,
+            "orthogonality_mean": 0.0, "noise_direction_mean": 0.01}
+    bad = {**good, "label": "B", "gap_length_std": 0.2, "gap_direction_mean": 0.5, "orthogonality_mean": 0.3,
+           "noise_direction_mean": -0.2}
+    got = ch04.claims({"a": good, "b": bad})
+    assert all(got["A"].values()) and not any(got["B"].values()) and len(got["A"]) == 4
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_chapter_opens_with_a_claim_closes_with_a_verdict_and_names_what_it_cites(name):
+    nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and "```{admonition} Claim" in first.source
+    last_md = [c for c in nb.cells if c.cell_type == "markdown"][-1].source
+    assert last_md.startswith("## Verdict") and "{glue:md} verdict_table" in last_md
+    names = set(re.findall(r"^:name: (\S+)", text, re.M))
+    cited = set(re.findall(r"\{numref\}`(?:[^<`]*<)?([^>`]+)>?`", text))
+    assert names and cited <= names, f"cited but never named: {cited - names}"
+    figures = set(re.findall(r"\{glue:figure\} (\w+)", text))
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert all(f'"{key}"' in code for key in figures), "every placed figure is glued by a code cell"
+    assert "display(Markdown(f" not in code, "prose numbers are glued, not formatted into Markdown outputs"
