@@ -59,7 +59,7 @@ class TextToImageConfig(ChapterConfig):
     save_runs: bool = True  # keep generators in runs/08_text_to_image
 
     PRESETS = {
-        "smoke": {"n_eval": 24, "num_steps": 40, "batch_size": 32, "image_size": 16, "base_channels": 16,
+        "smoke": {"n_eval": 8, "num_steps": 40, "batch_size": 32, "image_size": 16, "base_channels": 16,
                   "seeds": (0,), "classifier_epochs": 2, "n_examples": 4},
         # default: sized to the CPU budget (15 generators + Inception at ~2 images/s on one core): N = 48
         # prompts per row (FID is biased upwards at small N; real-vs-real at the same N is the floor)
