@@ -70,6 +70,8 @@ def optional_count(name: str, value: Any) -> int | None:
 
 def text_list(name: str, value: Any, allow_empty: bool = False) -> list[str]:
     """A list (or tuple) of strings; a bare string is refused (it would be read character by character)."""
+    if type(value).__name__ == "ndarray" and value.ndim == 1:
+        value = value.tolist()
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise TypeError(f"{name} must be a list of strings, got {type(value).__name__} {str(value)[:60]!r}")
     bad = [i for i, v in enumerate(value) if not isinstance(v, str)]

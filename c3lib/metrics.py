@@ -23,6 +23,8 @@ def tokenize(text: str) -> str:
 def _check(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> None:
     """Refuse inputs that pycocoevalcap would score wrongly (a bare string is a list of characters to it)
     or crash on (an item whose references hold no word once tokenised)."""
+    if isinstance(predictions, (list, tuple)) and len(predictions) == 0:
+        raise ValueError("no captions to score: the prediction list is empty")
     predictions = text_list("predictions", predictions)
     if isinstance(references, (str, bytes)) or not isinstance(references, (list, tuple)):
         raise TypeError(f"references must be a list with one list of reference captions per prediction, "
