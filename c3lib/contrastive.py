@@ -120,6 +120,9 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
             losses.append(loss.item())
         history["loss"].append(float(np.mean(losses)))
         history["temperature"].append(float(1 / model.logit_scale.detach().clamp(max=math.log(100)).exp()))
+        if not math.isfinite(history["temperature"][-1]):
+            raise FloatingPointError(f"the temperature became {history['temperature'][-1]} at epoch {epoch}: "
+                                     f"training diverged (lr={spec.lr}); lower lr")
         if ckpt_dir is not None:
             save_checkpoint(model, opt, epoch, history, Path(ckpt_dir), spec)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
