@@ -46,7 +46,10 @@ def normalize(emb: np.ndarray, name: str = "emb") -> np.ndarray:
 def singular_spectrum(emb: np.ndarray) -> np.ndarray:
     """Singular values of the ``(d, d)`` covariance of ``emb`` ``(n, d)``, in decreasing order."""
     arr = check_embeddings(emb)
-    cov = np.cov(arr, rowvar=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov = np.atleast_2d(np.cov(arr, rowvar=False))  # d = 1 gives a scalar
+    if not np.isfinite(cov).all():
+        raise ValueError(f"emb: its covariance overflows (largest |value| {np.abs(arr).max():.3g}); rescale it")
     return np.linalg.svd(cov, compute_uv=False)
 
 
