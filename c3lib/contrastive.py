@@ -96,6 +96,8 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
     if state is not None:
         opt.load_state_dict(state["optimizer"])
         history, start = state["history"], state["epoch"] + 1
+        if "torch_rng" in state:  # dropout draws from torch's global generator
+            torch.set_rng_state(state["torch_rng"])
     n = len(xa)
     if start < spec.num_epochs:
         check_spec(spec, n)
@@ -172,7 +174,8 @@ def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Pa
                 if p.is_file() and p.name not in CHECKPOINT_FILES + (runstore.MANIFEST,):
                     shutil.copy2(p, tmp / p.name)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-        torch.save({"optimizer": opt.state_dict(), "epoch": epoch, "history": history}, tmp / "state.pt")
+        torch.save({"optimizer": opt.state_dict(), "epoch": epoch, "history": history,
+                    "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
         (tmp / "spec.json").write_text(json.dumps(asdict(spec), indent=1))
 
     runstore.save_run(folder, _checkpoint_key(spec), write, {"epoch": epoch})
