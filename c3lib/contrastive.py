@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from c3lib import runstore
-from c3lib.cache import key_of
+from c3lib.cache import content_digest, key_of
 from c3lib.checks import AT_LEAST_1, AT_LEAST_2, NONNEG, POSITIVE, number
 
 
@@ -92,7 +92,8 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     history = {"loss": [], "temperature": []}
     start = 0
-    state = load_checkpoint(model, Path(ckpt_dir), spec) if ckpt_dir is not None else None
+    key = checkpoint_key(spec, xa, xb, multi_b) if ckpt_dir is not None else ""
+    state = load_checkpoint(model, Path(ckpt_dir), key) if ckpt_dir is not None else None
     if state is not None:
         opt.load_state_dict(state["optimizer"])
         history, start = state["history"], state["epoch"] + 1
@@ -126,7 +127,7 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
             raise FloatingPointError(f"the temperature became {history['temperature'][-1]} at epoch {epoch}: "
                                      f"training diverged (lr={spec.lr}); lower lr")
         if ckpt_dir is not None:
-            save_checkpoint(model, opt, epoch, history, Path(ckpt_dir), spec)
+            save_checkpoint(model, opt, epoch, history, Path(ckpt_dir), spec, key)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
     model.eval()
@@ -136,20 +137,23 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
 CHECKPOINT_FILES = ("model.safetensors", "state.pt", "spec.json")
 
 
-def _checkpoint_key(spec: TrainSpec) -> str:
-    return key_of({"checkpoint": "contrastive", "spec": asdict(spec)})
+def checkpoint_key(spec: TrainSpec, xa: torch.Tensor, xb: torch.Tensor, multi_b: bool) -> str:
+    """What a checkpoint depends on: every setting and every byte of the training pairs."""
+    return key_of({"checkpoint": "contrastive", "spec": asdict(spec), "multi_b": multi_b,
+                   "data": content_digest([xa, xb])})
 
 
-def load_checkpoint(model: nn.Module, folder: Path, spec: TrainSpec) -> dict | None:
+def load_checkpoint(model: nn.Module, folder: Path, key: str) -> dict | None:
     """Load the checkpoint in ``folder`` into ``model`` -> its state (optimizer, epoch, history), or ``None``
     to start afresh. A checkpoint is a unit sealed by a manifest (:func:`c3lib.runstore.check_run`): a
-    missing, truncated or changed file means training restarts from epoch 0, with one warning naming it.
+    missing, truncated or changed file means training restarts from epoch 0, with one warning naming it;
+    other training data or settings (another ``key``) restart it silently.
     A folder written before checkpoints had manifests is loaded as it is."""
     from safetensors.torch import load_file
 
     if not (folder / "state.pt").exists() and not (folder / runstore.MANIFEST).exists():
         return None
-    why = runstore.check_run(folder, _checkpoint_key(spec)) if (folder / runstore.MANIFEST).exists() else None
+    why = runstore.check_run(folder, key) if (folder / runstore.MANIFEST).exists() else None
     if why is None:
         try:
             state = torch.load(folder / "state.pt", weights_only=True)
@@ -163,7 +167,8 @@ def load_checkpoint(model: nn.Module, folder: Path, spec: TrainSpec) -> dict | N
     return None
 
 
-def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Path, spec: TrainSpec) -> None:
+def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Path, spec: TrainSpec,
+                    key: str) -> None:
     """Write weights, optimizer state and history as one unit (a folder renamed into place with a manifest
     of SHA-256s); other files the caller keeps in ``folder`` (e.g. ``vocab.json``) are carried over."""
     from safetensors.torch import save_file
@@ -178,7 +183,7 @@ def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Pa
                     "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
         (tmp / "spec.json").write_text(json.dumps(asdict(spec), indent=1))
 
-    runstore.save_run(folder, _checkpoint_key(spec), write, {"epoch": epoch})
+    runstore.save_run(folder, key, write, {"epoch": epoch})
 
 
 @torch.inference_mode()
