@@ -50,10 +50,13 @@ def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kern
     """
     import papermill as pm
 
+    from c3lib.threads import kernel_env
+
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / notebook.name
     params = {"preset": preset, **({"data_dir": data_dir} if data_dir else {}), **(extra or {})}
-    env = {"C3_PROGRESS": "0", "C3_BOOK": "1"}  # C3_BOOK: live panels become static figures (c3lib.report)
+    env = {"C3_PROGRESS": "0", "C3_BOOK": "1", **kernel_env()}  # C3_BOOK: live panels become static figures
+    # (c3lib.report); kernel_env: one thread count for every kernel (c3lib.threads)
     if out_dir.resolve() != (REPO_ROOT / "book").resolve() and not os.environ.get("C3_RESULTS"):
         env["C3_RESULTS"] = str(out_dir.resolve() / "results")  # a scratch build keeps book/results intact
     with _env(**env):

@@ -2,7 +2,8 @@
 
 The key is a hash of a description (model, weights, data, preprocessing, any version that matters), so a
 change to any of them is a different entry. Entries are ``.npy`` files written atomically, each with a
-SHA-256 beside it; an entry whose bytes do not match (a torn copy, a bad disk) is rebuilt, never trusted.
+SHA-256 beside it; an entry whose bytes do not match (a torn copy, a bad disk), or whose file or hash is
+missing, is rebuilt with one warning naming the file, never trusted.
 The folder is ``$C3_CACHE``, else ``.cache/embeddings`` in the repository.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -35,12 +37,16 @@ def cached(name: str, description: dict[str, Any], compute: Callable[[], np.ndar
     folder = cache_dir()
     path = folder / f"{name}-{key_of(description)}.npy"
     check = path.with_suffix(".sha256")
-    if path.exists() and check.exists():
-        try:
-            if _sha256(path) == check.read_text().strip():
-                return np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            pass  # unreadable: rebuilt below
+    if path.exists() or check.exists():
+        why = f"{check} is missing" if not check.exists() else f"{path} is missing" if not path.exists() else None
+        if why is None:
+            try:
+                if _sha256(path) == check.read_text().strip():
+                    return np.load(path, allow_pickle=False)
+                why = f"{path} is damaged (its SHA-256 does not match {check.name})"
+            except (OSError, ValueError) as err:
+                why = f"{path} could not be read ({type(err).__name__}: {err})"
+        warnings.warn(f"recomputing the cached {name!r}: {why}", RuntimeWarning, stacklevel=2)
     arr = np.asarray(compute())
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:

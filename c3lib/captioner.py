@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from c3lib.checks import AT_LEAST_1, number
 from c3lib.transform import C3Transform
 from c3lib.atomic import atomic_path, write_json
 from c3lib.tokenizer import CaptionTokenizer
@@ -136,6 +137,9 @@ class Captioner:
         ``guard=False`` skips the transformed-input check (dim and NaN are still checked): for experiments
         that feed deliberately shifted inputs (chapter 10).
         """
+        number("beam_size", beam_size, AT_LEAST_1, integer=True)
+        number("max_tokens", max_tokens, AT_LEAST_1, integer=True)
+        number("batch_size", batch_size, AT_LEAST_1, integer=True)
         if guard:
             arr = self.check_inputs(emb)
         else:
@@ -171,13 +175,30 @@ class Captioner:
         run_dir = Path(run_dir)
         if not (run_dir / "config.json").exists():
             raise FileNotFoundError(f"{run_dir} holds no trained captioner (config.json missing)")
-        cfg = json.loads((run_dir / "config.json").read_text())
-        spec = CaptionerSpec(**cfg["spec"])
+        cfg, state = _read_json(run_dir / "config.json"), _read_json(run_dir / "transform.json")
+        try:
+            spec = CaptionerSpec(**cfg["spec"])
+            transform = C3Transform.from_state(state)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{run_dir}: config.json or transform.json lacks what a captioner needs ({err!r})") from None
         model = ClipCap(spec, pretrained=False)
-        load_model(model, str(run_dir / "model.safetensors"), device=device)
+        try:
+            load_model(model, str(run_dir / "model.safetensors"), device=device)
+        except Exception as err:  # safetensors raises its own error types for a torn file
+            raise ValueError(f"{run_dir / 'model.safetensors'} is not readable weights of this captioner "
+                             f"({type(err).__name__}: {err})") from None
         tok = CaptionTokenizer.load(run_dir, spec.tokenizer)
-        transform = C3Transform.from_state(json.loads((run_dir / "transform.json").read_text()))
         return cls(model.to(device), tok, transform, cfg.get("extra"))
+
+
+def _read_json(path: Path) -> Any:
+    """JSON of ``path``; a missing or corrupt file is an error that names it."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: the run is incomplete") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}): the run is damaged; retrain it") from None
 
 
 def _stop_ids(tok: CaptionTokenizer) -> set[int]:

@@ -2,7 +2,8 @@
 
 A notebook's ``parameters`` cell holds plain values (``preset``, ``seed``, ``data_dir``, ``overrides``);
 :func:`make_config` turns them into a frozen dataclass, rejecting unknown presets, unknown keys and values
-of the wrong type with a message that lists what is valid.
+of the wrong type or out of range with a message that lists what is valid. Numeric fields are finite and
+``>= 0`` unless the class attribute ``RANGES`` (field name -> :class:`c3lib.checks.Range`) says otherwise.
 
 A chapter declares its config as a dataclass deriving from :class:`ChapterConfig`; the class attribute
 ``PRESETS`` maps each preset to the field values that differ from the dataclass defaults. A field may itself
@@ -14,8 +15,11 @@ for the same preset from its own ``PRESETS``, then the parent's preset values an
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any, ClassVar, Mapping
+
+from c3lib.checks import NONNEG, Range
 
 PRESET_NAMES = ("smoke", "default", "paper")
 
@@ -33,6 +37,7 @@ class ChapterConfig:
     data_dir: str = ""  # real-data folder; "" means $C3_DATA, else none
 
     PRESETS: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    RANGES: ClassVar[Mapping[str, Range]] = {}  # numeric fields not named here must be finite and >= 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -60,6 +65,38 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
     raise TypeError(f"unsupported config type {hint!r} for {name!r}")  # a bug in c3lib, not user input
 
 
+def _is_number_hint(hint: Any) -> bool:
+    if hint in (int, float):
+        return True
+    return typing.get_origin(hint) is tuple and any(a in (int, float) for a in typing.get_args(hint))
+
+
+def check_ranges(cls: type, values: Mapping[str, Any], where: str = "") -> None:
+    """Every number of ``values`` (items of a tuple too) finite and in its field's range: ``cls.RANGES[name]``,
+    else ``>= 0`` (counts, sizes, rates: no field of a chapter is negative)."""
+    ranges = getattr(cls, "RANGES", {})
+    for name, hint in _field_types(cls).items():
+        if name not in values or not _is_number_hint(hint):
+            continue
+        valid = ranges.get(name, NONNEG)
+        items = values[name] if isinstance(values[name], (tuple, list)) else (values[name],)
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"parameter {where + name!r} of {cls.__name__} must be a number ({valid}), got {v!r}")
+            if not (math.isfinite(v) and v in valid):
+                raise ConfigError(f"parameter {where + name!r} of {cls.__name__} must be {'finite and ' * (not math.isfinite(v))}"
+                                  f"{valid}, got {v!r}")
+
+
+def check_config(cfg: Any) -> Any:
+    """:func:`check_ranges` on a config built directly (``TrainConfig(lr=...)``) rather than by :func:`build`."""
+    check_ranges(type(cfg), {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)})
+    for f in dataclasses.fields(cfg):
+        if dataclasses.is_dataclass(getattr(cfg, f.name)):
+            check_config(getattr(cfg, f.name))
+    return cfg
+
+
 def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` updated by ``top``, recursively where both hold a mapping."""
     out = dict(base)
@@ -79,6 +116,7 @@ def build(cls: type, preset: str, values: Mapping[str, Any] | None = None, where
                           f"valid keys: {', '.join(sorted(k for k in types if k != 'preset'))}")
     checked = {name: _check_type(where + name, merged[name], hint) for name, hint in types.items()
                if name in merged and not dataclasses.is_dataclass(hint)}
+    check_ranges(cls, checked, where)
     if "preset" in types:
         checked["preset"] = preset
     for name, hint in types.items():

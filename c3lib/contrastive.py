@@ -1,7 +1,8 @@
 """Connect: contrastive training of two towers with the symmetric CLIP loss and a learnable temperature.
 
 :func:`train_pair` checkpoints after every epoch (weights in safetensors, optimizer state and history read
-back with ``torch.load(weights_only=True)``, both written atomically) and resumes from the last checkpoint:
+back with ``torch.load(weights_only=True)``, written as one unit with a manifest of SHA-256s, see
+:func:`save_checkpoint`) and resumes from the last checkpoint:
 shuffling draws from a generator seeded by (seed, epoch), so an interrupted run that resumes ends at
 exactly the numbers of an uninterrupted one.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from c3lib.atomic import atomic_path, write_text
+from c3lib import runstore
+from c3lib.cache import content_digest, key_of
+from c3lib.checks import AT_LEAST_1, AT_LEAST_2, NONNEG, POSITIVE, number
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,19 @@ def _pick(xb: torch.Tensor, multi_b: bool, gen: torch.Generator) -> torch.Tensor
     return xb[torch.arange(xb.shape[0]), choice]
 
 
+def check_spec(spec: TrainSpec, n: int | None = None) -> None:
+    """Refuse settings that would train nothing or train to NaN; ``n``: the number of training pairs."""
+    number("num_epochs", spec.num_epochs, AT_LEAST_1, integer=True)
+    number("batch_size", spec.batch_size, AT_LEAST_2, integer=True)  # one pair alone has no negative
+    number("lr", spec.lr, POSITIVE)
+    number("weight_decay", spec.weight_decay, NONNEG)
+    number("init_temperature", spec.init_temperature, POSITIVE)
+    number("seed", spec.seed, NONNEG, integer=True)
+    if n is not None and spec.batch_size > n:
+        raise ValueError(f"batch_size={spec.batch_size} is larger than the {n} training pairs: no full batch, so "
+                         f"no training step would be taken; use batch_size <= {n}")
+
+
 def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: TrainSpec, ckpt_dir: Path | None = None,
                multi_b: bool = False, stop_after_epoch: int | None = None, progress: bool = True,
                after_epoch: Callable[[int, PairModel], None] | None = None) -> dict:
@@ -66,20 +84,29 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
 
     ``stop_after_epoch`` ends the run early (to test resuming); a later call with the same ``ckpt_dir``
     continues from the last completed epoch. ``after_epoch(epoch, model)`` is called after each epoch (with
-    the model in eval mode), e.g. to select an epoch on validation data.
+    the model in eval mode), e.g. to select an epoch on validation data. A loss that becomes NaN or infinite
+    stops training with an error (nothing is saved for that epoch).
     """
-    from safetensors.torch import load_file, save_file
     from tqdm.auto import tqdm
 
+    check_spec(spec)
+    if len(xa) != len(xb):
+        raise ValueError(f"xa has {len(xa)} rows but xb has {len(xb)}: pairs need one row each")
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     history = {"loss": [], "temperature": []}
     start = 0
-    if ckpt_dir is not None and (Path(ckpt_dir) / "state.pt").exists():
-        model.load_state_dict(load_file(str(Path(ckpt_dir) / "model.safetensors")))
-        state = torch.load(Path(ckpt_dir) / "state.pt", weights_only=True)
+    key = checkpoint_key(spec, xa, xb, multi_b) if ckpt_dir is not None else ""
+    state = load_checkpoint(model, Path(ckpt_dir), key) if ckpt_dir is not None else None
+    if state is not None:
         opt.load_state_dict(state["optimizer"])
         history, start = state["history"], state["epoch"] + 1
+        if "torch_rng" in state:  # dropout draws from torch's global generator
+            torch.set_rng_state(state["torch_rng"])
     n = len(xa)
+    if start < spec.num_epochs:
+        check_spec(spec, n)
+        if xa.is_floating_point() and not torch.isfinite(xa).all():
+            raise ValueError("xa contains NaN or infinite values")
     for epoch in tqdm(range(start, spec.num_epochs), desc="epochs", disable=not progress,
                       initial=start, total=spec.num_epochs):
         gen = torch.Generator().manual_seed(spec.seed * 100_003 + epoch)
@@ -90,14 +117,20 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
         for i in range(0, n - spec.batch_size + 1, spec.batch_size):  # drop the ragged last batch
             idx = perm[i:i + spec.batch_size]
             loss = model.loss(xa[idx], xb_epoch[idx])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the contrastive loss became {loss.item()} at epoch {epoch}, step "
+                                         f"{i // spec.batch_size}: training diverged (lr={spec.lr}); lower lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.item())
         history["loss"].append(float(np.mean(losses)))
         history["temperature"].append(float(1 / model.logit_scale.detach().clamp(max=math.log(100)).exp()))
+        if not math.isfinite(history["temperature"][-1]):
+            raise FloatingPointError(f"the temperature became {history['temperature'][-1]} at epoch {epoch}: "
+                                     f"training diverged (lr={spec.lr}); lower lr")
         if ckpt_dir is not None:
-            save_checkpoint(model, opt, epoch, history, Path(ckpt_dir), spec)
+            save_checkpoint(model, opt, epoch, history, Path(ckpt_dir), spec, key)
         if after_epoch is not None:
             model.eval()
             after_epoch(epoch, model)
@@ -107,15 +140,56 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
     return history
 
 
-def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Path, spec: TrainSpec) -> None:
+CHECKPOINT_FILES = ("model.safetensors", "state.pt", "spec.json")
+
+
+def checkpoint_key(spec: TrainSpec, xa: torch.Tensor, xb: torch.Tensor, multi_b: bool) -> str:
+    """What a checkpoint depends on: every setting and every byte of the training pairs."""
+    return key_of({"checkpoint": "contrastive", "spec": asdict(spec), "multi_b": multi_b,
+                   "data": content_digest([xa, xb])})
+
+
+def load_checkpoint(model: nn.Module, folder: Path, key: str) -> dict | None:
+    """Load the checkpoint in ``folder`` into ``model`` -> its state (optimizer, epoch, history), or ``None``
+    to start afresh. A checkpoint is a unit sealed by a manifest (:func:`c3lib.runstore.check_run`): a
+    missing, truncated or changed file means training restarts from epoch 0, with one warning naming it;
+    other training data or settings (another ``key``) restart it silently.
+    A folder written before checkpoints had manifests is loaded as it is."""
+    from safetensors.torch import load_file
+
+    if not (folder / "state.pt").exists() and not (folder / runstore.MANIFEST).exists():
+        return None
+    why = runstore.check_run(folder, key) if (folder / runstore.MANIFEST).exists() else None
+    if why is None:
+        try:
+            state = torch.load(folder / "state.pt", weights_only=True)
+            model.load_state_dict(load_file(str(folder / "model.safetensors")))
+            return state
+        except (OSError, RuntimeError, ValueError, KeyError, EOFError) as err:
+            why = f"it could not be read ({type(err).__name__}: {err})"
+    if why != "its settings changed":
+        warnings.warn(f"restarting the training checkpointed in {folder} from epoch 0: {why}", RuntimeWarning,
+                      stacklevel=3)
+    return None
+
+
+def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Path, spec: TrainSpec,
+                    key: str) -> None:
+    """Write weights, optimizer state and history as one unit (a folder renamed into place with a manifest
+    of SHA-256s); other files the caller keeps in ``folder`` (e.g. ``vocab.json``) are carried over."""
     from safetensors.torch import save_file
 
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / "model.safetensors") as tmp:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    with atomic_path(folder / "state.pt") as tmp:
-        torch.save({"optimizer": opt.state_dict(), "epoch": epoch, "history": history}, tmp)
-    write_text(folder / "spec.json", json.dumps(asdict(spec), indent=1))
+    def write(tmp: Path) -> None:
+        if folder.exists():
+            for p in folder.iterdir():
+                if p.is_file() and p.name not in CHECKPOINT_FILES + (runstore.MANIFEST,):
+                    shutil.copy2(p, tmp / p.name)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        torch.save({"optimizer": opt.state_dict(), "epoch": epoch, "history": history,
+                    "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+        (tmp / "spec.json").write_text(json.dumps(asdict(spec), indent=1))
+
+    runstore.save_run(folder, key, write, {"epoch": epoch})
 
 
 @torch.inference_mode()

@@ -20,7 +20,8 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from c3lib import runstore
+from c3lib.checks import AT_LEAST_1
+from c3lib import resume, runstore
 from c3lib.cache import content_digest, key_of
 from c3lib.metrics import TABLE_METRICS, caption_metrics
 from c3lib.paths import REPO_ROOT
@@ -44,6 +45,7 @@ class CaptionSetup:
     noise_std: float = math.sqrt(0.016)  # corrupt: N(0, 0.016 I), the official code's variance
     decoder: TrainConfig = dataclasses.field(default_factory=TrainConfig)  # built from TrainConfig.PRESETS
 
+    RANGES: ClassVar[dict] = dict.fromkeys(("world_train_captions", "n_val_captions", "n_test_images"), AT_LEAST_1)
     PRESETS: ClassVar[dict] = {
         "smoke": {"world_train_captions": 400, "n_val_captions": 64, "n_test_images": 32},
         "default": {},
@@ -88,11 +90,14 @@ def train_or_load(task: CrossModalTask, variant: str, seed: int, tcfg: TrainConf
 
     tcfg = dataclasses.replace(tcfg, seed=seed)
     key = train_key(task, variant, tcfg, noise_std)
+    folder = run_path(task.run_name, variant, seed, root)
+    partial = folder.with_name(f".{folder.name}.resume") if save else None  # per-epoch checkpoints, see c3lib.resume
 
     def fit():
         log: list = []
         cap = fit_captioner(task.train_emb, task.train_targets, C3Transform.variant(variant, noise_std=noise_std),
-                            tcfg, task.val_emb, task.val_targets, target_emb=task.unpaired_emb, log=log)
+                            tcfg, task.val_emb, task.val_targets, target_emb=task.unpaired_emb, log=log,
+                            resume_dir=partial, resume_key=key)
         cap.extra.update({"encoder": task.encoder, "train_key": key, "task": task.name, "variant": variant,
                           "seed": seed, "noise_std": noise_std})
         return cap, log
@@ -108,8 +113,8 @@ def train_or_load(task: CrossModalTask, variant: str, seed: int, tcfg: TrainConf
     def read(folder: Path):
         return Captioner.load(folder), json.loads((folder / "train_log.json").read_text())
 
-    (cap, log), _ = runstore.train_or_load(run_path(task.run_name, variant, seed, root), key, fit, write, read,
-                                           save=save)
+    (cap, log), _ = runstore.train_or_load(folder, key, fit, write, read, save=save)
+    resume.clear(partial)
     return cap, log
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from c3lib.atomic import write_json
+from c3lib.checks import AT_LEAST_1, number, optional_count
 from c3lib.encoders.registry import embed_images
 
 def evaluate_run(run: str | Path, data_dir: str | Path, split: str = "test", limit: int | None = None,
@@ -27,9 +28,17 @@ def evaluate_run(run: str | Path, data_dir: str | Path, split: str = "test", lim
     from c3lib.metrics import SPICE_NOTE, caption_metrics
 
     start = time.perf_counter()
+    optional_count("limit", limit)
+    number("beam_size", beam_size, AT_LEAST_1, integer=True)
     run, data_dir = Path(run), Path(data_dir)
+    if not run.is_dir():
+        raise FileNotFoundError(f"--run {str(run)!r} is not a folder: give a run dir saved by a chapter")
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"--data-dir {str(data_dir)!r} is not a folder: give a folder holding images/ "
+                                "and captions.tsv")
     cap = Captioner.load(run)
-    data = load_flickr8k(data_dir.parent, split, limit=limit, folder=data_dir.name)
+    where = data_dir.resolve()  # "." has no name of its own: read the folder it stands for
+    data = load_flickr8k(where.parent, split, limit=limit, folder=where.name)
     emb = embed_images(data.image_paths, run, cap.extra.get("encoder"))
     preds = cap.caption_raw(emb, modality="target", beam_size=beam_size)
     metrics = caption_metrics(preds, data.captions, meteor=meteor)
@@ -50,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ap.add_argument("--beam-size", type=int, default=1)
     ap.add_argument("--no-meteor", action="store_true", help="skip METEOR (Java)")
     args = ap.parse_args(argv)
+    for flag, value in (("--limit", args.limit), ("--beam-size", args.beam_size)):
+        if value is not None and value < 1:
+            ap.error(f"{flag} must be >= 1, got {value}")
     result = evaluate_run(args.run, args.data_dir, args.split, args.limit, not args.no_meteor, args.beam_size)
     write_json(args.out, result)
     print(f"{result['n_images']} images: " + ", ".join(

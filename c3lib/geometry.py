@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from c3lib.checks import NONNEG, OPEN_FRACTION, number
+
 
 def check_embeddings(emb: np.ndarray, name: str = "emb", min_rows: int = 2) -> np.ndarray:
     """Return ``emb`` as a float64 ``(n, d)`` array, or raise a clear error on bad input."""
@@ -44,14 +46,16 @@ def normalize(emb: np.ndarray, name: str = "emb") -> np.ndarray:
 def singular_spectrum(emb: np.ndarray) -> np.ndarray:
     """Singular values of the ``(d, d)`` covariance of ``emb`` ``(n, d)``, in decreasing order."""
     arr = check_embeddings(emb)
-    cov = np.cov(arr, rowvar=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov = np.atleast_2d(np.cov(arr, rowvar=False))  # d = 1 gives a scalar
+    if not np.isfinite(cov).all():
+        raise ValueError(f"emb: its covariance overflows (largest |value| {np.abs(arr).max():.3g}); rescale it")
     return np.linalg.svd(cov, compute_uv=False)
 
 
 def effective_dimension(emb: np.ndarray, threshold: float = 0.99) -> int:
     """Definition 1: the smallest d' whose top-d' covariance singular values reach ``threshold`` of the sum."""
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    number("threshold", threshold, OPEN_FRACTION)
     sv = singular_spectrum(emb)
     total = sv.sum()
     if total <= 0:
@@ -70,7 +74,7 @@ def centroid_gap(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def mean_pairwise_cosine(emb: np.ndarray) -> float:
     """Mean cosine similarity over all distinct pairs of rows (the cone effect: well above 0 when collapsed)."""
-    e = normalize(emb)
+    e = normalize(check_embeddings(emb, min_rows=2))  # one row has no pair
     n = e.shape[0]
     s = e.sum(axis=0)
     return float((s @ s - n) / (n * (n - 1)))
@@ -158,6 +162,7 @@ def gap_statistics(x: np.ndarray, y: np.ndarray, group_size: int = 100, seed: in
     """
     if not isinstance(group_size, (int, np.integer)) or group_size < 2:
         raise ValueError(f"group_size must be an integer >= 2 (pairs per group), got {group_size!r}")
+    number("seed", seed, NONNEG, integer=True)
     x, y = np.asarray(x), np.asarray(y)
     if x.shape != y.shape:
         raise ValueError(f"x and y must be paired arrays of the same shape (n, d), got {x.shape} and {y.shape}; "
@@ -167,6 +172,9 @@ def gap_statistics(x: np.ndarray, y: np.ndarray, group_size: int = 100, seed: in
     if n < group_size:
         raise ValueError(f"n = {n} pairs is fewer than one group of {group_size}; pass a smaller group_size "
                          f"(at most {n}) or more pairs")
+    if n < 2 * group_size:
+        raise ValueError(f"n = {n} pairs make only one group of {group_size}: the gap direction compares groups, "
+                         f"so at least 2 are needed; pass group_size <= {n // 2} or more pairs")
     perm = np.random.default_rng(seed).permutation(n)
     num_groups = n // group_size
     idx = perm[: num_groups * group_size].reshape(num_groups, group_size)

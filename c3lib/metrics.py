@@ -3,7 +3,8 @@
 Captions are lower-cased and split on non-alphanumerics here (a Python stand-in for the PTB tokenizer the
 COCO toolkit runs in Java; it matches it on plain captions). SPICE needs Stanford CoreNLP, which
 pycocoevalcap downloads on first use: offline it is reported as ``None`` with a note, never as 0.
-Scores are on the 0-100 scale the paper uses.
+Scores are on the 0-100 scale the paper uses. A reference that tokenises to nothing (punctuation only,
+or a script with no Latin letters or digits) is left out; an item left with no reference is an error.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Mapping, Sequence
 
+from c3lib.checks import text_list
 from c3lib.tokenizer import words
 
 def tokenize(text: str) -> str:
@@ -19,13 +21,25 @@ def tokenize(text: str) -> str:
 
 
 def _check(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> None:
-    if len(predictions) == 0:
+    """Refuse inputs that pycocoevalcap would score wrongly (a bare string is a list of characters to it)
+    or crash on (an item whose references hold no word once tokenised)."""
+    if isinstance(predictions, (list, tuple)) and len(predictions) == 0:
         raise ValueError("no captions to score: the prediction list is empty")
+    predictions = text_list("predictions", predictions)
+    if isinstance(references, (str, bytes)) or not isinstance(references, (list, tuple)):
+        raise TypeError(f"references must be a list with one list of reference captions per prediction, "
+                        f"got {type(references).__name__}")
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} reference lists")
-    empty = [i for i, refs in enumerate(references) if not refs or not any(r.strip() for r in refs)]
+    for i, refs in enumerate(references):
+        if isinstance(refs, str):
+            raise TypeError(f"references[{i}] is a string ({refs[:40]!r}); each item needs a list of reference "
+                            f"captions, e.g. [[{refs[:20]!r}], ...], not a flat list of strings")
+        text_list(f"references[{i}]", refs, allow_empty=True)
+    empty = [i for i, refs in enumerate(references) if not any(tokenize(r) for r in refs)]
     if empty:
-        raise ValueError(f"{len(empty)} item(s) have no reference caption, e.g. index {empty[0]}")
+        raise ValueError(f"{len(empty)} item(s) have no reference caption with a word in it (after lower-casing "
+                         f"and dropping punctuation), e.g. index {empty[0]}: {list(references[empty[0]])[:3]!r}")
 
 
 def rouge1(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
@@ -60,7 +74,7 @@ def caption_metrics(predictions: Sequence[str], references: Sequence[Sequence[st
 
     _check(predictions, references)
     res = {i: [tokenize(p) or "<empty>"] for i, p in enumerate(predictions)}
-    gts = {i: [tokenize(r) for r in refs if r.strip()] for i, refs in enumerate(references)}
+    gts = {i: [tokenize(r) for r in refs if tokenize(r)] for i, refs in enumerate(references)}
     out: dict[str, float | None] = {}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     for k, b in enumerate(bleu, start=1):

@@ -51,9 +51,14 @@ def to_jsonable(obj: Any) -> Any:
 
 
 class Timer:
-    """Wall-clock time of a chapter: start it in the first cell, pass it to :func:`save`."""
+    """Wall-clock time of a chapter: start it in the first cell, pass it to :func:`save`. Starting it also
+    fixes the process's thread count (:func:`c3lib.threads.configure`), so a chapter's numbers do not
+    depend on the machine's core count."""
 
     def __init__(self) -> None:
+        from c3lib.threads import configure
+
+        self.threads = configure()
         self.start = time.perf_counter()
 
     def elapsed(self) -> float:

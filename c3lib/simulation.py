@@ -211,7 +211,13 @@ def _load_checkpoint(folder, meta: dict):
     path = folder / "state.pt"
     if not path.exists():
         return None
-    state = torch.load(path, weights_only=True)
+    try:
+        state = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError) as err:  # a torn or truncated file: start again
+        import warnings
+        warnings.warn(f"restarting the simulation from step 0: {path} could not be read ({type(err).__name__})",
+                      RuntimeWarning, stacklevel=3)
+        return None
     if state.get("meta") != meta:
         return None  # another run's state (a hash collision or an edited folder): never reuse it
     return state["next_step"], state["x"], state["y"], Trace(**state["trace"]), state["finished"]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from c3lib.checks import AT_LEAST_1, AT_LEAST_2, POSITIVE
 from c3lib import geometry
 from c3lib.data import world
 from c3lib.data import render as wr
@@ -48,6 +49,9 @@ class SpaceConfig(ChapterConfig):
     flickr_dim: int = 256  # projection dimension of the locked-tower space
     flickr_epochs: int = 30  # epochs for the projection heads
 
+    RANGES = {**dict.fromkeys(("n_train", "n_test", "image_size", "n_frames", "video_size", "dim", "num_epochs",
+                               "flickr_train", "flickr_test", "flickr_dim", "flickr_epochs"), AT_LEAST_1),
+              "batch_size": AT_LEAST_2, "lr": POSITIVE}
     PRESETS = {
         "smoke": {"n_train": 256, "n_test": 64, "image_size": 32, "n_frames": 8, "video_size": 16,
                   "num_epochs": 2, "batch_size": 32, "flickr_train": 48, "flickr_test": 16, "flickr_epochs": 2},

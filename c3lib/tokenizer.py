@@ -112,7 +112,9 @@ class CaptionTokenizer:
     def save(self, folder: str | os.PathLike) -> None:
         folder = Path(folder)
         if self.kind == "word":
-            self.backend.save(str(folder / "tokenizer.json"))
+            from c3lib.atomic import atomic_path
+            with atomic_path(folder / "tokenizer.json") as tmp:
+                self.backend.save(str(tmp))
         else:
             self.backend.save_pretrained(str(folder / "tokenizer"))
 
@@ -121,6 +123,9 @@ class CaptionTokenizer:
         folder = Path(folder)
         if kind == "word":
             from tokenizers import Tokenizer
-            return cls(Tokenizer.from_file(str(folder / "tokenizer.json")), "word")
+            try:
+                return cls(Tokenizer.from_file(str(folder / "tokenizer.json")), "word")
+            except Exception as err:  # tokenizers raises its own Exception type for a torn or missing file
+                raise ValueError(f"{folder / 'tokenizer.json'} is not a readable tokenizer ({err})") from None
         from transformers import AutoTokenizer
         return cls(AutoTokenizer.from_pretrained(str(folder / "tokenizer")), "gpt2")

@@ -12,12 +12,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from pathlib import Path
 from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
 from sklearn.base import clone
 
+from c3lib import resume
+from c3lib.checks import AT_LEAST_1, POSITIVE, text_list
+from c3lib.config import check_config
 from c3lib.transform import C3Transform
 from c3lib.captioner import MAX_TOKENS, Captioner, CaptionerSpec, ClipCap
 from c3lib.tokenizer import CaptionTokenizer
@@ -44,6 +48,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
 
+    RANGES: ClassVar[dict] = {**dict.fromkeys(("n_layer", "n_embd", "n_head", "prefix_len", "batch_size", "num_epochs",
+                                               "patience", "min_word_freq"), AT_LEAST_1), "lr": POSITIVE}
     PRESETS: ClassVar[dict] = {
         "smoke": {"n_layer": 1, "n_embd": 64, "lr": 3e-3, "num_epochs": 2, "warmup_steps": 50, "min_word_freq": 5},
         # default: a 2-layer, 128-wide GPT-2 from scratch; lr 3e-3 and rare words to <unk> (val loss 3.67 -> 2.77)
@@ -107,15 +113,19 @@ def text_loss(model: ClipCap, emb: torch.Tensor, ids: list[list[int]], pad_id: i
 def fit_captioner(train_emb: np.ndarray, train_captions: Sequence[str], transform: C3Transform,
                   cfg: TrainConfig, val_emb: np.ndarray | None = None, val_captions: Sequence[str] | None = None,
                   target_emb: np.ndarray | None = None, tokenizer: CaptionTokenizer | None = None,
-                  log: list | None = None) -> Captioner:
+                  log: list | None = None, resume_dir: Path | None = None, resume_key: str = "") -> Captioner:
     """Train on ``train_emb`` (n, d) -> ``train_captions``; ``transform`` is fitted here on
     ``(train_emb, target_emb)`` (unpaired target embeddings give the target mean for inference).
 
     Returns the captioner at its best validation epoch (training loss when no validation set).
-    ``log`` (optional list) receives ``{"epoch", "train_loss", "val_loss"}`` dicts.
+    ``log`` (optional list) receives ``{"epoch", "train_loss", "val_loss"}`` dicts. With ``resume_dir``, a
+    checkpoint is written there after every epoch (:mod:`c3lib.resume`, sealed with ``resume_key``, which must
+    name everything the run depends on) and a killed run resumes from it to identical numbers.
     """
-    if len(train_emb) != len(train_captions) or len(train_captions) == 0:
-        raise ValueError(f"need as many captions as embeddings (> 0), got {len(train_captions)} and {len(train_emb)}")
+    check_config(cfg)
+    train_captions = text_list("train_captions", train_captions)
+    if len(train_emb) != len(train_captions):
+        raise ValueError(f"need as many captions as embeddings, got {len(train_captions)} and {len(train_emb)}")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     transform = clone(transform).set_params(seed=cfg.seed).fit(train_emb, target_emb)  # caller's stays unfitted
@@ -130,29 +140,51 @@ def fit_captioner(train_emb: np.ndarray, train_captions: Sequence[str], transfor
         state = transform.state()
         val_t = C3Transform.from_state({**state, "params": {**state["params"], "seed": cfg.seed + 1}})
         val = (val_t.transform(val_emb), encode_captions(tok, val_captions))
-    train_loop(model, lambda: transform.transform(train_emb), ids, tok.pad_id, cfg, rng, val, log)
+    train_loop(model, lambda: transform.transform(train_emb), ids, tok.pad_id, cfg, rng, val, log,
+               resume_dir, resume_key, extra_rngs=[transform._rng])
     return Captioner(model, tok, transform)
 
 
 def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: TrainConfig,
                rng: np.random.Generator, val: tuple[np.ndarray, list[list[int]]] | None = None,
-               log: list | None = None) -> ClipCap:
+               log: list | None = None, resume_dir: Path | None = None, resume_key: str = "",
+               extra_rngs: Sequence[np.random.Generator] = ()) -> ClipCap:
     """AdamW with linear warmup/decay, bucketed batches, early stopping; ``inputs()`` gives this epoch's
-    transformed inputs ``(n, d)`` (called once per epoch: fresh noise). Leaves ``model`` at its best epoch."""
+    transformed inputs ``(n, d)`` (called once per epoch: fresh noise). Leaves ``model`` at its best epoch.
+
+    With ``resume_dir`` the loop checkpoints after every epoch (model, optimiser, scheduler, early-stopping
+    state, log, and the generators: torch's, ``rng`` and ``extra_rngs``, e.g. the transform's noise) and
+    starts from the last checkpoint written for ``resume_key``. A non-finite loss stops with an error."""
     lengths = np.array([len(i) for i in ids])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
     sched = _schedule(opt, cfg.warmup_steps, steps_per_epoch * cfg.num_epochs)
     if val is not None:
         val = (torch.as_tensor(val[0], dtype=torch.float32, device=cfg.device), val[1])
-    best, best_state, bad = math.inf, None, 0
-    for epoch in range(cfg.num_epochs):
+    best, best_state, bad, first, done, history = math.inf, None, 0, 0, False, []
+    rngs = [rng, *extra_rngs]
+    saved = resume.load(resume_dir, resume_key)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        resume.set_rng_states(saved["rngs"], rngs)
+        best, best_state, bad, done, history = (saved[k] for k in ("best", "best_state", "bad", "done", "log"))
+        first = saved["epoch"] + 1
+    if log is not None:
+        log.extend(history)
+    for epoch in range(first, cfg.num_epochs):
+        if done:
+            break
         model.train()
         x = torch.as_tensor(inputs(), dtype=torch.float32, device=cfg.device)  # [n, d]
         tot = 0.0
         for idx in bucket_batches(lengths, cfg.batch_size, rng):
             tokens, mask = collate(ids, idx, pad_id)
             loss = model.loss(x[idx], tokens.to(cfg.device), mask.to(cfg.device))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the decoder's training loss became {loss.item()} at epoch {epoch}: "
+                                         f"training diverged (lr={cfg.lr}); lower lr or check the inputs")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -160,14 +192,22 @@ def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: T
             tot += loss.item() * len(idx)
         train_loss = tot / len(ids)
         val_loss = text_loss(model, val[0], val[1], pad_id, 256) if val else train_loss
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         if log is not None:
-            log.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+            log.append(history[-1])
         if val_loss < best - 1e-4:
             best, best_state, bad = val_loss, copy.deepcopy(model.state_dict()), 0
         else:
             bad += 1
-            if bad >= cfg.patience:
-                break
+            done = bad >= cfg.patience
+        if resume_dir is not None:
+            resume.save(resume_dir, resume_key, {
+                "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "rngs": resume.rng_states(rngs), "best": best,
+                "best_state": best_state, "bad": bad, "done": done, "log": history})
+    if best_state is None:
+        raise FloatingPointError(f"the decoder's validation loss was never finite ({history[-1]['val_loss']}): "
+                                 "check the validation embeddings and captions")
     model.load_state_dict(best_state)
     return model.eval()
 

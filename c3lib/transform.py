@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from c3lib.checks import NONNEG, flag, number
+
 DEFAULT_NOISE_STD = math.sqrt(0.016)  # CapDec's variance 0.016 -> std ~ 0.1265
 
 VARIANTS = {
@@ -35,12 +37,24 @@ MODALITIES = ("source", "target")
 
 
 def _to_numpy(X: Any, name: str) -> tuple[np.ndarray, Any]:
-    """Return ``(float64 array (n, d), torch tensor or None)``; reject bad shapes and non-finite values."""
+    """Return ``(float64 array (n, d), torch tensor or None)``; reject bad shapes, dtypes and values.
+
+    Integer inputs (numpy or torch) are read as numbers; their output is float64 (a torch tensor stays a
+    tensor, in float64), never cast back to integers. Booleans, complex numbers and text are refused.
+    """
     tensor = None
     if type(X).__module__.startswith("torch"):
+        if X.dtype.is_complex or str(X.dtype) == "torch.bool":
+            raise TypeError(f"{name}: embeddings must be real numbers, got a tensor of {X.dtype}")
         tensor = X
         X = X.detach().cpu().double().numpy()
-    arr = np.asarray(X, dtype=np.float64)
+    try:
+        raw = np.asarray(X)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name}: expected a 2-d array (n, d) of numbers, got {type(X).__name__} ({err})") from None
+    if raw.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: embeddings must be a real-valued array (n, d), got dtype {raw.dtype}")
+    arr = raw.astype(np.float64)
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected a 2-d array (n, d), got shape {arr.shape}")
     if arr.shape[0] == 0:
@@ -83,9 +97,13 @@ class C3Transform(TransformerMixin, BaseEstimator):
     def fit(self, X_source: Any, X_target: Any = None) -> "C3Transform":
         """Store ``mean_source_`` (d,) and ``mean_target_`` (d,) of the normalised rows.
 
+        Means of one row, or of identical rows, are valid, but such a row collapses to zero: transforming
+        it without noise raises a clear error (it has no direction), with noise it becomes the noise's.
+
         ``X_target`` may be None (e.g. inside a Pipeline with ``y=None``): only training inputs can then
         be transformed, and span-only noise needs it (the gap direction).
         """
+        self._check_params()
         src, _ = _to_numpy(X_source, "X_source")
         self.mean_source_ = _normalize(src).mean(axis=0)
         self.mean_target_ = None
@@ -94,13 +112,21 @@ class C3Transform(TransformerMixin, BaseEstimator):
             if tgt.shape[1] != src.shape[1]:
                 raise ValueError(f"X_target has dim {tgt.shape[1]} but X_source has dim {src.shape[1]}")
             self.mean_target_ = _normalize(tgt).mean(axis=0)
-        if self.noise_std < 0:
-            raise ValueError(f"noise_std must be >= 0, got {self.noise_std}")
         if self.span_only and self.mean_target_ is None:
             raise ValueError("span_only noise needs X_target: the gap direction is mean_source - mean_target")
+        if self.span_only and np.linalg.norm(self.mean_source_ - self.mean_target_) < 1e-12:
+            raise ValueError("span_only noise needs a gap: X_source and X_target have the same mean, so the "
+                             "gap direction mean_source - mean_target is undefined")
         self.n_features_in_ = src.shape[1]
         self._rng = np.random.default_rng(self.seed)
         return self
+
+    def _check_params(self) -> None:
+        """The parameters, checked where they are used (``set_params`` may change them after ``fit``)."""
+        for name in ("collapse", "corrupt", "span_only"):
+            flag(name, getattr(self, name))
+        number("noise_std", self.noise_std, NONNEG)
+        number("seed", self.seed, NONNEG, integer=True)
 
     def _check_fitted(self, arr: np.ndarray) -> None:
         if not hasattr(self, "mean_source_"):
@@ -114,10 +140,13 @@ class C3Transform(TransformerMixin, BaseEstimator):
         if getattr(self, "mean_target_", None) is None:
             raise RuntimeError("gap direction needs a transform fitted with X_target")
         gap = self.mean_source_ - self.mean_target_
+        if np.linalg.norm(gap) < 1e-12:
+            raise ValueError("the gap mean_source - mean_target is zero: its direction is undefined")
         return gap / np.linalg.norm(gap)
 
     def noise(self, n: int) -> np.ndarray:
         """Draw the noise (n, d) the next training transform would add (advances the generator)."""
+        number("noise_std", self.noise_std, NONNEG)
         eps = self._rng.normal(0.0, self.noise_std, size=(n, self.n_features_in_))
         if self.span_only:
             g = self.gap_direction()
@@ -130,6 +159,7 @@ class C3Transform(TransformerMixin, BaseEstimator):
             raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
         arr, tensor = _to_numpy(X, "X")
         self._check_fitted(arr)
+        self._check_params()
         if train and modality != "source":
             raise ValueError("training inputs come from the source modality; use train=False for the target")
         out = _normalize(arr)
@@ -140,10 +170,16 @@ class C3Transform(TransformerMixin, BaseEstimator):
             out = out - mean
         if train and self.corrupt:
             out = out + self.noise(out.shape[0])
+        zero = np.linalg.norm(out, axis=1) < 1e-12
+        if zero.any():
+            raise ValueError(f"X: row {int(np.argmax(zero))} equals its modality's fitted mean, so it is zero after "
+                             f"collapse and has no direction ({int(zero.sum())} such row(s)); add noise "
+                             "(corrupt=True) or fit the means on more varied embeddings")
         out = _normalize(out)
         if tensor is not None:
             import torch
-            return torch.as_tensor(out, dtype=tensor.dtype, device=tensor.device)
+            dtype = tensor.dtype if tensor.dtype.is_floating_point else torch.float64
+            return torch.as_tensor(out, dtype=dtype, device=tensor.device)
         in_dtype = np.asarray(X).dtype
         return out.astype(in_dtype if np.issubdtype(in_dtype, np.floating) else np.float64)
 

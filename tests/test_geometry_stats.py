@@ -52,10 +52,12 @@ def test_image_differences_orthogonal_to_a_gap_outside_the_span():
     np.testing.assert_allclose(st.noise_std, 0, atol=1e-12)
 
 
-def test_one_group_has_no_direction_sample():
-    x, y = _constructed(n=30)
-    st = gap_statistics(x, y, group_size=30)
-    assert st.num_groups == 1 and np.isnan(st.mean("gap_direction"))
+def test_one_group_is_refused_not_nan():
+    """One group has no pair of group gaps to compare: a clear error, never a NaN direction."""
+    x, y = _constructed(n=59)
+    with pytest.raises(ValueError, match="only one group of 30.*group_size <= 29"):
+        gap_statistics(x, y, group_size=30)
+    assert gap_statistics(x[:60 - 1], y[:59], group_size=29).num_groups == 2
 
 
 def test_seed_changes_grouping_only():

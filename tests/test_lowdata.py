@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -36,7 +38,9 @@ def test_fraction_outside_range_is_rejected(bad):
 
 
 def test_run_rejects_bad_fraction_before_any_work():
-    cfg = make_config(lowdata.LowDataConfig, "smoke", {"fractions": [5, 150]})
+    with pytest.raises(ValueError, match=r"'fractions' of LowDataConfig must be in \(0, 100\], got 150.0"):
+        make_config(lowdata.LowDataConfig, "smoke", {"fractions": [5, 150]})  # the config refuses it first
+    cfg = dataclasses.replace(make_config(lowdata.LowDataConfig, "smoke"), fractions=(5.0, 150.0))
     with pytest.raises(ValueError, match="got 150.0"):
         lowdata.run(cfg, progress=False)
 

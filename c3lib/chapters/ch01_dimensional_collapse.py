@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from c3lib.checks import AT_LEAST_1, OPEN_FRACTION
 from c3lib import geometry
 from c3lib.data import standins
 from c3lib.config import ChapterConfig
@@ -39,6 +40,9 @@ class CollapseConfig(ChapterConfig):
     mlp_width: int = 512  # Fig 13: width of every layer
     mlp_inputs: int = 10_000  # Fig 13: N(0, I) inputs
     mlp_every: int = 5  # Fig 13: measure after every k layers
+
+    RANGES = {"threshold": OPEN_FRACTION, **dict.fromkeys(("n_pairs", "batch_size", "mlp_depth", "mlp_width", "mlp_inputs",
+                                                            "mlp_every"), AT_LEAST_1)}
 
     PRESETS = {
         "smoke": {"n_pairs": 24, "towers": False, "mlp_depth": 10, "mlp_inputs": 1000, "mlp_width": 128},

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from c3lib.checks import AT_LEAST_1, POSITIVE
 from c3lib import sim_measures as sm
 from c3lib import simulation as sim
 from c3lib.cache import key_of
@@ -39,6 +40,9 @@ class GapSurvivesConfig(ChapterConfig):
     checkpoint_every: int = 5000  # save the state under runs/02_simulation/<config hash>/ every k steps; 0: never
     shared_dims: int = 255  # the paper's own layout: both modalities vary in the first 255 dims (d_e = 255)
     shared_steps: int = 10_000  # SGD steps of that second run
+
+    RANGES = {**dict.fromkeys(("n", "d", "img_dims", "txt_dims", "num_steps", "log_every", "shared_dims", "shared_steps"),
+                             AT_LEAST_1), "lr": POSITIVE, "tau": POSITIVE}
 
     PRESETS = {
         "smoke": {"n": 64, "num_steps": 400, "log_every": 50, "checkpoint_every": 0, "shared_steps": 200},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from c3lib.checks import AT_LEAST_1, AT_LEAST_2, POSITIVE
 from c3lib import simulation as sim
 from c3lib.config import ChapterConfig
 
@@ -29,6 +30,9 @@ class TemperatureConfig(ChapterConfig):
     max_steps: int = 20_000  # cap on SGD steps when the loss never reaches delta
     lr: float = 0.1  # plain SGD learning rate
     num_negatives: int = 999  # Lemma 2 curve: negatives per term (paper's n - 1 for n = 1000)
+
+    RANGES = {"taus": POSITIVE, "delta": POSITIVE, "lr": POSITIVE, "n": AT_LEAST_2,
+              **dict.fromkeys(("d", "img_dims", "txt_dims", "max_steps", "num_negatives"), AT_LEAST_1)}
 
     PRESETS = {
         "smoke": {"n": 48, "max_steps": 1500, "taus": (0.02, 0.05, 0.1)},

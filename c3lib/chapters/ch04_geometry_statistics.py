@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from c3lib.checks import AT_LEAST_1, AT_LEAST_2
 from c3lib import geometry
 from c3lib.config import ChapterConfig
 from c3lib.data import standins
@@ -53,6 +54,8 @@ class GeometryStatsConfig(ChapterConfig):
     coco_karpathy: bool = False  # CLIP ViT-B/32 'openai' over <data_dir>/coco-karpathy/ (downloads the weights)
     coco_splits: tuple[str, ...] = KARPATHY_TRAIN  # Karpathy splits to embed (train + restval = 113,287 images)
     coco_pairs: int = 0  # first N images of those splits (0: all), one pair per image with its first caption
+
+    RANGES = {"group_size": AT_LEAST_2, "small_group_size": AT_LEAST_2, "batch_size": AT_LEAST_1, "synthetic_n": AT_LEAST_2}
 
     PRESETS = {
         "smoke": {"spaces": ("clip", "videoclip"), "openclip_pairs": 16, "small_group_size": 8},

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from c3lib.checks import AT_LEAST_1
 from c3lib.config import ChapterConfig
 from c3lib.decoders import CaptionSetup, run_grid
 
@@ -33,6 +34,8 @@ class CaptioningConfig(ChapterConfig):
     setup: CaptionSetup = dataclasses.field(default_factory=CaptionSetup)  # task sizes, noise, the decoder
     meteor: bool = True  # METEOR runs Java (~0.5 s a call once started)
     n_examples: int = 6  # qualitative examples per variant
+
+    RANGES = {"n_examples": AT_LEAST_1}
 
     PRESETS = {
         "smoke": {"tasks": ("world",), "seeds": (0,), "meteor": False},

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from c3lib.checks import AT_LEAST_1, Range
 from c3lib.config import ChapterConfig
 from c3lib.decoders import CaptionSetup, score, train_or_load
 from c3lib.metrics import TABLE_METRICS as METRICS
@@ -63,6 +64,8 @@ class LowDataConfig(ChapterConfig):
     lr: float = 3e-4  # fine-tuning rate (pre-trained decoders); 0 = the pre-training rate, as the paper
     meteor: bool = True  # METEOR (Java; c3lib.metrics keeps one process for all the chapter's scorings)
     setup: CaptionSetup = dataclasses.field(default_factory=CaptionSetup)  # chapter 06's tasks and decoders
+
+    RANGES = {"fractions": Range(0, 100, low_open=True), "num_epochs": AT_LEAST_1, "n_val_images": AT_LEAST_1}
 
     PRESETS = {
         "smoke": {"task": "world", "seeds": (0,), "n_val_images": 16, "n_pool_images": 0, "num_epochs": 2,

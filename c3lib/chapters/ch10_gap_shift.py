@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from c3lib.checks import AT_LEAST_1, OPEN_FRACTION
 from c3lib.config import ChapterConfig
 from c3lib.trainer import TrainConfig
 from c3lib.data import standins
@@ -66,6 +67,8 @@ class GapShiftConfig(ChapterConfig):
     var_kept: float = 0.99  # the "span": principal directions holding this share of the variance
     decoder: TrainConfig = dataclasses.field(default_factory=TrainConfig)  # the captioning decoder (per preset)
     meteor: bool = True  # METEOR runs Java (~2 s per call)
+
+    RANGES = {"var_kept": OPEN_FRACTION, "n_train": AT_LEAST_1, "n_test": AT_LEAST_1}
 
     PRESETS = {
         # the captioning decoder, trained longer here (max epochs; early stopping on validation text loss)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from c3lib.checks import AT_LEAST_1
 from c3lib.config import ChapterConfig
 from c3lib.decoders import CaptionSetup, run_grid, score, train_or_load
 from c3lib.paths import runs_dir
@@ -36,6 +37,8 @@ class SpanOnlyConfig(ChapterConfig):
     sigmas: tuple[float, ...] = (0.03, 0.06, 0.25)  # extra noise levels for C2-corrupt (first seed)
     meteor: bool = True
     n_examples: int = 6
+
+    RANGES = {"n_examples": AT_LEAST_1}
 
     PRESETS = {
         "smoke": {"tasks": ("world",), "seeds": (0,), "meteor": False},

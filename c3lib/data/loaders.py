@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from c3lib.checks import optional_count
+
 ENV_VAR = "C3_DATA"
 
 HOW_TO_GET = {
@@ -84,6 +86,7 @@ def load_flickr8k(root: Path | None, split: str = "train", limit: int | None = N
 
     Images keep their order of first appearance; ``limit`` keeps the first ``limit`` images.
     """
+    limit = optional_count("limit", limit)
     tsv = require(root, f"{folder}/captions.tsv")
     groups: dict[str, list[str]] = {}
     with open(tsv, newline="", encoding="utf-8") as fh:
@@ -111,7 +114,7 @@ def load_coco_captions(root: Path | None, limit: int | None = None) -> list[str]
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
     if not lines:
         raise ValueError(f"{path} holds no captions")
-    return lines[:limit]
+    return lines[:optional_count("limit", limit)]
 
 
 KARPATHY_TRAIN = ("train", "restval")  # the convention of ClipCap and most captioning work: 113,287 images
@@ -141,7 +144,7 @@ def load_coco_karpathy(root: Path | None, splits: tuple[str, ...] = KARPATHY_TRA
         entries = json.loads(path.read_text(encoding="utf-8"))["images"]
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{path} is not Karpathy's dataset_coco.json (needs a top-level 'images' list): {err}") from err
-    keep = [e for e in entries if e.get("split") in splits][:limit]
+    keep = [e for e in entries if e.get("split") in splits][:optional_count("limit", limit)]
     if not keep:
         raise ValueError(f"{path}: no images in split(s) {list(splits)}; its splits are "
                          f"{sorted({e.get('split') for e in entries})}")
