@@ -169,7 +169,7 @@ def supervised(emb: np.ndarray, captions: Sequence[str], tcfg, val: tuple | None
 
 def run(cfg: LowDataConfig, progress: bool = True) -> dict[str, Any]:
     """Zero-shot scores of the pre-trained decoders, then every (fraction, seed, method): train and score."""
-    from tqdm.auto import tqdm
+    from c3lib.progress import progress as tqdm  # off in the book (C3_PROGRESS=0)
 
     for f in cfg.fractions:
         check_fraction(f)
