@@ -258,7 +258,7 @@ def claims(summary: list[dict], runs: list[dict], fractions: Sequence[float]) ->
 
 
 BEATS = "C3 beats the supervised ClipCap at the smallest fraction (CIDEr)"
-CLEARLY = "... by more than the two seed spreads together"
+CLEARLY = "C3 beats ClipCap at the smallest fraction by more than the two seed spreads together"
 SHRINKS = "C3's advantage over ClipCap shrinks from the smallest to the largest fraction"
 CORRUPT_LEADS = "a corrupted variant (C3 or C2-corrupt) leads at the smallest fraction"
 

@@ -159,4 +159,5 @@ def shift_panel(captioner, emb: np.ndarray, references: Sequence[str], direction
     ``(k, d)`` shifted by ``norm * direction``, as :func:`shift_sweep` does, and their ROUGE-1."""
     x = emb[:k] / np.linalg.norm(emb[:k], axis=1, keepdims=True)
     preds = captioner.caption(x + norm * direction, guard=False)
-    return {"captions": preds, "ROUGE-1": caption_metrics(preds, [[r] for r in references[:k]], meteor=False)["ROUGE-1"]}
+    scores = caption_metrics(preds, [[r] for r in references[:k]], meteor=False)
+    return {"captions": preds, "ROUGE-1": scores["ROUGE-1"]}
