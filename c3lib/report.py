@@ -103,6 +103,16 @@ def glue_values(values: Mapping[str, Any]) -> None:
         glue(key, plain(value), display=False)
 
 
+def glue_markdown(values: Mapping[str, str]) -> None:
+    """Glue Markdown text (a clause with bold words, a list) under each key, for an inline ``{glue:md}`key```
+    role or a ``{glue:md}`` directive; ``{glue:text}`` would show its asterisks."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    for key, text in values.items():
+        glue(key, Markdown(text), display=False)
+
+
 def glue_figure(key: str, fig) -> None:
     """Glue a Matplotlib figure (its PNG) under ``key`` and close it, so it shows only where a
     ``{glue:figure}`` directive places it (with its name and caption)."""

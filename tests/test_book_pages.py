@@ -1,7 +1,7 @@
 """The book's pages read as a book: glue helpers, claim verdicts, the dashboard, and the live panels' fast paths.
 
 Chapter verdicts (``chNN.claims``) are checked on constructed inputs that must come out held and not held;
-the notebooks of chapters 01-04 are checked to open with a Claim, close with a Verdict and cite only figures
+the notebooks of chapters 01-04 and 07-10 are checked to open with a Claim, close with a Verdict and cite only figures
 they name.
 """
 
@@ -25,6 +25,7 @@ from c3lib.chapters import ch04_geometry_statistics as ch04
 REPO = Path(__file__).resolve().parent.parent
 PAGES = ["01_dimensional_collapse", "02_gap_survives_optimisation", "03_alignment_noise_temperature",
          "04_geometry_statistics"]
+PAGES += ["07_low_data", "08_text_to_image", "09_other_modalities", "10_gap_shift"]
 
 
 def test_plain_turns_numpy_scalars_into_values_glue_can_read_back():

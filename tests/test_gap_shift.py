@@ -30,3 +30,42 @@ def test_full_rank_falls_back_to_least_variance_direction():
 def test_bag_of_words_captions_shapes():
     caps, emb = bag_of_words_captions(5, 8, np.random.default_rng(0))
     assert len(caps) == 5 and emb.shape == (5, 8) and all(c.endswith(" .") for c in caps)
+
+
+def _rows(scores, norms=(0.0, 0.2, 1.0, 2.0)):
+    return [{"norm": n, "ROUGE-1": s} for n, s in zip(norms, scores)]
+
+
+def test_claims_follow_the_sweep():
+    from c3lib.chapters import ch10_gap_shift as ch
+
+    held = ch.claims(_rows([80.0, 80.5, 40.0, 20.0]), "s")["s"]  # a rise of 0.5 is within one point
+    assert held == {ch.MONOTONE: True, ch.FALLS: True, ch.PAPER_SIZE: True}
+    small = ch.claims(_rows([40.0, 42.0, 39.0, 36.0]), "s")["s"]  # rises by 2, falls by 10 % (paper: 84 %)
+    assert small == {ch.MONOTONE: False, ch.FALLS: True, ch.PAPER_SIZE: False}
+    assert ch.claims(_rows([30.0, 30.0, 31.0, 31.0]), "s")["s"][ch.FALLS] is False
+    unswept = ch.claims(_rows([50.0, 40.0], norms=(0.0, 1.0)), "s")["s"]
+    assert unswept[ch.FALLS] is None and unswept[ch.PAPER_SIZE] is None and unswept[ch.MONOTONE] is True
+    d = ch.rouge_drop(_rows([80.0, 80.5, 40.0, 20.0]))
+    assert d["drop_ours"] == 0.75 and abs(d["drop_paper"] - (85.5 - 13.8) / 85.5) < 1e-12 and d["r1"] == 40.0
+
+
+class _Reader:
+    """A stand-in decoder that says what it sees along axis 0: the panel must shift before decoding."""
+
+    def caption(self, x, guard=True):
+        assert guard is False
+        return ["a red cube" if row[0] < 0.5 else "noise noise" for row in x]
+
+
+def test_shift_panel_decodes_shifted_embeddings():
+    from c3lib.chapters import ch10_gap_shift as ch
+
+    emb = np.zeros((8, 4))
+    emb[:, 1] = 2.0  # normalised to e_1: axis 0 holds only the shift
+    refs = ["a red cube"] * 8
+    c = np.array([1.0, 0.0, 0.0, 0.0])
+    clean = ch.shift_panel(_Reader(), emb, refs, c, 0.0, k=3)
+    assert clean["captions"] == ["a red cube"] * 3 and clean["ROUGE-1"] > 99
+    moved = ch.shift_panel(_Reader(), emb, refs, c, 1.0, k=3)
+    assert moved["captions"] == ["noise noise"] * 3 and moved["ROUGE-1"] < 1

@@ -87,8 +87,11 @@ def _summary(**fids):
 
 def test_claims_on_constructed_summaries():
     ok = ch.claims(_summary(C1=30, **{"C2-collapse": 22, "C2-corrupt": 20}, C3=19, LAFITE=21, supervised=10))["world"]
-    assert ok["C3 has the lowest FID"] and ok["C1 is worse than either C2"] and ok["both C2 are worse than C3"]
-    assert ok["FID gap C1 - supervised"] == 20 and ok["share of the C1 gap closed by C3"] == pytest.approx(11 / 20)
+    assert ok == {ch.LOWEST: True, ch.COLLAPSE_CORRUPT_HELP: True, ch.BOTH_HELP: True}
+    assert all(type(v) is bool for v in ok.values()), "a verdict is a boolean, never a number"
+    gaps = ch.fid_gaps(_summary(C1=30, C3=19, supervised=10))["world"]
+    assert gaps["FID gap C1 - supervised"] == 20 and gaps["share of the C1 gap closed by C3"] == pytest.approx(11 / 20)
+    assert ch.fid_gaps(_summary(C1=9, C3=19, supervised=10))["world"]["share of the C1 gap closed by C3"] is None
+    assert ch.fid_gaps(_summary(C1=9, C3=19)) == {}
     bad = ch.claims(_summary(C1=21, **{"C2-collapse": 22, "C2-corrupt": 18}, C3=19, LAFITE=17, supervised=10))["world"]
-    assert not bad["C3 has the lowest FID"] and not bad["C1 is worse than either C2"]
-    assert not bad["both C2 are worse than C3"]
+    assert bad == {ch.LOWEST: False, ch.COLLAPSE_CORRUPT_HELP: False, ch.BOTH_HELP: False}

@@ -159,3 +159,13 @@ def test_claims_on_a_constructed_summary():
     c = lowdata.claims(summary, runs, (1.0, 100.0))
     assert c["c3_beats_supervised_at_smallest"] and not c["c3_clearly_beats_supervised_at_smallest"]
     assert not c["advantage_shrinks"] and c["best_at_smallest"] == "C1"
+
+
+def test_verdicts_name_the_space_and_leave_the_spread_untested_with_one_seed():
+    found = {"c3_beats_supervised_at_smallest": True, "c3_clearly_beats_supervised_at_smallest": False,
+             "advantage_shrinks": False, "best_at_smallest": "C2-corrupt"}
+    v = lowdata.verdicts(found, "world", seeds_at_smallest=3)
+    assert v == {"world": {lowdata.BEATS: True, lowdata.CLEARLY: False, lowdata.SHRINKS: False,
+                           lowdata.CORRUPT_LEADS: True}}
+    one = lowdata.verdicts({**found, "best_at_smallest": "C1"}, "world", seeds_at_smallest=1)["world"]
+    assert one[lowdata.CLEARLY] is None and one[lowdata.CORRUPT_LEADS] is False

@@ -172,7 +172,7 @@ def supervised(emb: np.ndarray, captions: Sequence[str], tcfg, val: tuple | None
 
 def run(cfg: LowDataConfig, progress: bool = True) -> dict[str, Any]:
     """Zero-shot scores of the pre-trained decoders, then every (fraction, seed, method): train and score."""
-    from tqdm.auto import tqdm
+    from c3lib.progress import progress as tqdm  # off in the book (C3_PROGRESS=0)
 
     for f in cfg.fractions:
         check_fraction(f)
@@ -258,3 +258,18 @@ def claims(summary: list[dict], runs: list[dict], fractions: Sequence[float]) ->
             "kept_pretrained_per_fraction": kept,
             "paper_c3_minus_clipcap_cider": {f: paper_value(f, "C3", "CIDEr") - paper_value(f, "ClipCap", "CIDEr")
                                              for f in fractions if f in PAPER_TABLE5}}
+
+
+BEATS = "C3 beats the supervised ClipCap at the smallest fraction (CIDEr)"
+CLEARLY = "C3 beats ClipCap at the smallest fraction by more than the two seed spreads together"
+SHRINKS = "C3's advantage over ClipCap shrinks from the smallest to the largest fraction"
+CORRUPT_LEADS = "a corrupted variant (C3 or C2-corrupt) leads at the smallest fraction"
+
+
+def verdicts(found: dict[str, Any], space: str, seeds_at_smallest: int) -> dict[str, dict[str, bool | None]]:
+    """``{space: {claim: held}}`` from :func:`claims`' findings; with one seed at the smallest fraction there is
+    no spread to beat, so that claim is ``None`` (not tested)."""
+    return {space: {BEATS: found["c3_beats_supervised_at_smallest"],
+                    CLEARLY: found["c3_clearly_beats_supervised_at_smallest"] if seeds_at_smallest > 1 else None,
+                    SHRINKS: found["advantage_shrinks"],
+                    CORRUPT_LEADS: found["best_at_smallest"] in ("C3", "C2-corrupt")}}

@@ -119,4 +119,48 @@ def run(cfg: GapShiftConfig) -> dict:
     c, diag = orthogonal_direction(x_train, np.random.default_rng(cfg.seed + 7), cfg.var_kept)
     rows, captions = shift_sweep(cap, te_emb, [[t] for t in te_caps], c, cfg.norms, cfg.meteor)
     return {"rows": rows, "captions": captions, "references": te_caps, "direction": diag, "train_log": log,
-            "encoder": texts["encoder"], "n_train": len(tr_caps), "n_test": len(te_caps)}
+            "encoder": texts["encoder"], "n_train": len(tr_caps), "n_test": len(te_caps),
+            "captioner": cap, "c": c, "test_emb": te_emb}  # the last three for the live panel (not saved)
+
+
+# ---- what the chapter concludes, and the live panel's fast path ---------------------------------------------
+MONOTONE = "ROUGE-1 never rises by more than 1 point as ‖c‖ grows"
+FALLS = "ROUGE-1 is lower at ‖c‖ = 2 than at ‖c‖ = 0"
+PAPER_SIZE = "the relative drop by ‖c‖ = 2 is at least half the paper's"
+
+
+SOURCE_NAMES = {"flickr8k": "Flickr8k", "coco": "MS-COCO", "bag-of-words": "generated"}
+
+
+def space_label(source: str, encoder: str) -> str:
+    """The space the chapter ran in, as the verdict names it."""
+    return f"{encoder} embeddings of {SOURCE_NAMES.get(source, source)} captions"
+
+
+def rouge_drop(rows: Sequence[dict]) -> dict:
+    """ROUGE-1 at ‖c‖ = 0, 1, 2 (NaN where not swept), the relative drop from 0 to 2, ours and the paper's,
+    and whether ROUGE-1 is non-increasing within one point from each ‖c‖ of the sweep to the next."""
+    at = {r["norm"]: r["ROUGE-1"] for r in rows}
+    r0, r1, r2 = (at.get(n, float("nan")) for n in (0.0, 1.0, 2.0))
+    p0, p2 = PAPER_TABLE6[0.0][0], PAPER_TABLE6[2.0][0]
+    scores = [r["ROUGE-1"] for r in rows]
+    return {"r0": r0, "r1": r1, "r2": r2, "drop_ours": (r0 - r2) / r0 if r0 else float("nan"),
+            "drop_paper": (p0 - p2) / p0, "monotone": all(b - a <= 1.0 for a, b in zip(scores, scores[1:]))}
+
+
+def claims(rows: Sequence[dict], space: str) -> dict[str, dict[str, bool | None]]:
+    """``{space: {claim: held}}`` from the sweep; a claim whose ‖c‖ was not swept is ``None``."""
+    d = rouge_drop(rows)
+    swept = not (np.isnan(d["r0"]) or np.isnan(d["r2"]))
+    return {space: {MONOTONE: bool(d["monotone"]), FALLS: bool(d["drop_ours"] > 0) if swept else None,
+                    PAPER_SIZE: bool(d["drop_ours"] >= 0.5 * d["drop_paper"]) if swept else None}}
+
+
+def shift_panel(captioner, emb: np.ndarray, references: Sequence[str], direction: np.ndarray, norm: float,
+                k: int = 6) -> dict:
+    """The live panel's fast path (well under a second): caption the first ``k`` held-out embeddings
+    ``(k, d)`` shifted by ``norm * direction``, as :func:`shift_sweep` does, and their ROUGE-1."""
+    x = emb[:k] / np.linalg.norm(emb[:k], axis=1, keepdims=True)
+    preds = captioner.caption(x + norm * direction, guard=False)
+    scores = caption_metrics(preds, [[r] for r in references[:k]], meteor=False)
+    return {"captions": preds, "ROUGE-1": scores["ROUGE-1"]}
