@@ -167,7 +167,9 @@ def watch_cells(path: Path, report: Callable, every: float = 2.0) -> Iterator[No
 
     def watch():
         while not stop.wait(every):
-            report(*cells_done(path))
+            done, total = cells_done(path)
+            if total:
+                report(done, total)
     threading.Thread(target=watch, daemon=True).start()
     try:
         yield
