@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
+from c3lib import distributed
 from c3lib.transform import C3Transform
 from c3lib.captioner import MAX_TOKENS, Captioner, CaptionerSpec, ClipCap
 from c3lib.tokenizer import CaptionTokenizer
@@ -138,7 +139,13 @@ def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: T
                rng: np.random.Generator, val: tuple[np.ndarray, list[list[int]]] | None = None,
                log: list | None = None) -> ClipCap:
     """AdamW with linear warmup/decay, bucketed batches, early stopping; ``inputs()`` gives this epoch's
-    transformed inputs ``(n, d)`` (called once per epoch: fresh noise). Leaves ``model`` at its best epoch."""
+    transformed inputs ``(n, d)`` (called once per epoch: fresh noise). Leaves ``model`` at its best epoch.
+
+    Under ``torchrun`` (:mod:`c3lib.distributed`) every rank draws the same global batches and trains on its
+    part of each in DDP; each rank's token-mean loss is weighted by its share of the batch's tokens, so the
+    averaged gradient is that of the global batch and the loss curve is the single-process one."""
+    d = distributed.current()
+    net = distributed.wrap(distributed.LossOf(model), d)
     lengths = np.array([len(i) for i in ids])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
@@ -151,14 +158,19 @@ def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: T
         x = torch.as_tensor(inputs(), dtype=torch.float32, device=cfg.device)  # [n, d]
         tot = 0.0
         for idx in bucket_batches(lengths, cfg.batch_size, rng):
-            tokens, mask = collate(ids, idx, pad_id)
-            loss = model.loss(x[idx], tokens.to(cfg.device), mask.to(cfg.device))
+            part = distributed.shard(idx, d)  # this rank's rows of the global batch (all of it on one process)
+            rows = part if len(part) else idx[:1]  # a rank left without rows still steps, with weight 0
+            tokens, mask = collate(ids, rows, pad_id)
+            with distributed.autocast(cfg.device):
+                loss = net(x[rows], tokens.to(cfg.device), mask.to(cfg.device))
+            if d.world > 1:  # weight: this rank's share of the batch's tokens, times world (DDP averages)
+                loss = loss * (float(mask.sum()) * (len(part) > 0) / float(lengths[idx].sum()) * d.world)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            tot += loss.item() * len(idx)
-        train_loss = tot / len(ids)
+            tot += (loss.item() / d.world if d.world > 1 else loss.item()) * len(idx)
+        train_loss = distributed.all_sum(tot, d) / len(ids)
         val_loss = text_loss(model, val[0], val[1], pad_id, 256) if val else train_loss
         if log is not None:
             log.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
