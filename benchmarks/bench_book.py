@@ -53,7 +53,7 @@ def main() -> None:
     report = {"preset": args.preset, "cores": len(os.sched_getaffinity(0)),
               "load_average_at_end": os.getloadavg(), "seconds_jobs1": round(times[1], 1),
               "seconds_jobs2": round(times[2], 1), "ratio_jobs1_over_jobs2": round(times[1] / times[2], 2),
-              "chapters_whose_metrics_differ": sorted(n for n, d in diffs.items() if d)}
+              "metric_differences": {n: d[:5] for n, d in sorted(diffs.items()) if d}}
     print(json.dumps(report, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
