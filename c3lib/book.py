@@ -4,6 +4,12 @@
     python -m c3lib.book --only 01 --no-html  # one chapter
     python -m c3lib.book --preset smoke --out /tmp/smoke-book  # results JSON in /tmp/smoke-book/results
     python -m c3lib.book --html-only          # render the committed executed chapters of book/ (make html)
+    python -m c3lib.book --jobs 2             # two chapters at a time, each with 1 torch/BLAS thread
+
+Chapters run in a pool of ``--jobs`` processes (default: the cores), each one once the chapters it needs
+have run (``c3lib.chapter_deps`` reads that from the imports), 99 (the results page) last. Every worker's
+kernel computes with ``--threads`` threads (default 1, so the numbers are those of a one-thread serial run
+whatever ``--jobs`` is) and seeded global generators (``c3lib.parallel.worker_env``).
 
 The data folder comes from ``--data-dir`` or ``$C3_DATA`` (read by the chapters themselves, so no
 machine-specific path is written into the executed notebooks). jupyter-book never executes anything itself
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
@@ -40,16 +47,20 @@ def chapters(only: list[str] | None = None) -> list[Path]:
 
 
 def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kernel: str = KERNEL,
-            extra: dict | None = None) -> Path:
+            extra: dict | None = None, threads: int | None = None) -> Path:
     """Run one chapter with papermill (cwd: the repository root) and return the executed copy's path.
 
     The kernel runs with ``C3_PROGRESS=0`` (no progress bars in the book, see ``c3lib.progress``) and
     ``C3_BOOK=1`` (no ipywidgets panels: ``c3lib.report.live``); outside
     ``book/`` the results JSON goes to ``out_dir/results`` unless ``$C3_RESULTS`` says otherwise. The
     executed copy is then cleaned for reading (``clean_executed``), its stderr kept in ``out_dir/logs``.
+    With ``threads`` the kernel gets a book worker's environment (``c3lib.parallel.worker_env``).
     """
+    import tempfile
+
     import papermill as pm
 
+    from c3lib.parallel import worker_env
     from c3lib.threads import kernel_env
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -59,9 +70,14 @@ def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kern
     # (c3lib.report); kernel_env: one thread count for every kernel (c3lib.threads)
     if out_dir.resolve() != (REPO_ROOT / "book").resolve() and not os.environ.get("C3_RESULTS"):
         env["C3_RESULTS"] = str(out_dir.resolve() / "results")  # a scratch build keeps book/results intact
-    with _env(**env):
-        pm.execute_notebook(str(notebook), str(target), parameters=params, kernel_name=kernel,
-                            cwd=str(REPO_ROOT), progress_bar=False, log_output=False)
+    with tempfile.TemporaryDirectory(prefix="c3-kernel-") as ipython_dir, \
+            _env(**env, **(worker_env(threads, ipython_dir) if threads else {})):
+        try:
+            pm.execute_notebook(str(notebook), str(target), parameters=params, kernel_name=kernel,
+                                cwd=str(REPO_ROOT), progress_bar=False, log_output=False)
+        except Exception as err:
+            err.partial_notebook = target  # read by c3lib.parallel's failure report
+            raise
     squash_progress(target)
     clean_executed(target, log_path(target))
     return target
@@ -264,6 +280,41 @@ def render_html(source: Path = REPO_ROOT, out: Path | None = None) -> Path:
     return (out or source) / "_build" / "html"
 
 
+@dataclasses.dataclass(frozen=True)
+class ChapterJob:
+    """One book worker's task: execute chapter ``num`` (what ``c3lib.parallel`` calls in a worker)."""
+
+    out: Path
+    preset: str
+    data_dir: str = ""
+    threads: int = 1
+
+    def __call__(self, num: str, report) -> None:
+        from c3lib.parallel import watch_cells
+
+        nb = chapters([num])[0]
+        with watch_cells(self.out / nb.name, report):
+            execute(nb, self.out, self.preset, self.data_dir, threads=self.threads)
+
+
+def build(nbs: list[Path], out: Path, preset: str, data_dir: str = "", jobs: int = 1, threads: int = 1
+          ) -> dict[str, float]:
+    """Execute ``nbs`` in a pool of ``jobs`` workers in dependency order -> wall seconds per chapter."""
+    from c3lib import chapter_deps, parallel
+
+    try:
+        return parallel.run_chapters([nb.name[:2] for nb in nbs], chapter_deps.needs(), jobs,
+                                     ChapterJob(out, preset, data_dir, threads),
+                                     {nb.name[:2]: nb.stem for nb in nbs}, parallel.recorded_wall())
+    except parallel.ChapterFailed as err:
+        raise SystemExit(f"[book] chapter {err.num} failed; partial notebook: {err.partial or '(none)'}\n"
+                         f"{err.trace}") from None
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="default", choices=PRESET_NAMES)
@@ -273,13 +324,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book")
     ap.add_argument("--html-only", action="store_true",
                     help="render the executed chapters already in book/ (the committed ones); execute nothing")
+    ap.add_argument("--jobs", type=int, default=_cores(), help="chapters at a time (default: the cores)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch/BLAS threads per chapter (default 1: the numbers of a one-thread serial run)")
     args = ap.parse_args(argv)
-    out = Path(args.out)
-    for nb in [] if args.html_only else chapters(args.only):
+    if args.jobs < 1 or args.threads < 1:
+        ap.error("--jobs and --threads must be at least 1")
+    if not args.html_only:
         t0 = time.perf_counter()
-        print(f"[book] {nb.name} at preset={args.preset} ...", flush=True)
-        execute(nb, out, args.preset, args.data_dir)
-        print(f"[book] {nb.name} done in {time.perf_counter() - t0:.0f} s", flush=True)
+        nbs = chapters(args.only)
+        print(f"[book] {len(nbs)} chapters at preset={args.preset}, {args.jobs} at a time, "
+              f"{args.threads} thread(s) each", flush=True)
+        build(nbs, Path(args.out), args.preset, args.data_dir, args.jobs, args.threads)
+        print(f"[book] chapters done in {time.perf_counter() - t0:.0f} s", flush=True)
     if not args.no_html:
         t0 = time.perf_counter()
         site = render_html()

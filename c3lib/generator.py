@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from c3lib import distributed
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -112,7 +114,11 @@ class EmbeddingGenerator(nn.Module):
 
     def fit(self, emb: np.ndarray, images: torch.Tensor, train_transform: Callable[[np.ndarray], np.ndarray],
             progress: bool = False) -> "EmbeddingGenerator":
-        """Train on ``images`` ``(n, 3, S, S)`` from ``train_transform(emb[batch])`` (a fresh draw per batch)."""
+        """Train on ``images`` ``(n, 3, S, S)`` from ``train_transform(emb[batch])`` (a fresh draw per batch).
+
+        Under ``torchrun`` every rank draws the same global batch and its noise and trains on its rows in DDP
+        (:mod:`c3lib.distributed`; on GPUs with SyncBatchNorm, so the batch statistics are the global batch's,
+        and bf16 autocast); one process runs exactly the single-process loop."""
         cfg = self.cfg
         emb = check_embeddings(emb, cfg.cond_dim, "training embeddings").numpy()
         images = check_images(images, cfg.image_size, "training images")
@@ -120,6 +126,10 @@ class EmbeddingGenerator(nn.Module):
             raise ValueError(f"{len(emb)} embeddings but {len(images)} images: they must be paired")
         torch.manual_seed(cfg.seed)
         self.__init__(cfg)  # seeded init: the same seed gives the same weights
+        d = distributed.current()
+        if d.world > 1 and d.device.startswith("cuda"):
+            nn.SyncBatchNorm.convert_sync_batchnorm(self.to(d.device))  # in place: children replaced
+        net = distributed.wrap(self, d)
         gen = torch.Generator().manual_seed(cfg.seed)
         opt = torch.optim.Adam(self.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.num_steps, eta_min=cfg.lr * 0.1)
@@ -133,13 +143,18 @@ class EmbeddingGenerator(nn.Module):
             idx = perm[pos:pos + cfg.batch_size]
             pos += cfg.batch_size
             cond = check_embeddings(train_transform(emb[idx.numpy()]), cfg.cond_dim, "transformed embeddings")
-            loss = (self(cond) - images[idx]).abs().mean()
+            rows = torch.from_numpy(distributed.shard(np.arange(len(idx)), d))  # this rank's rows
+            with distributed.autocast(d.device):
+                out = net(cond[rows].to(d.device))
+            loss = (out.float() - images[idx[rows]].to(d.device)).abs().mean()
+            if d.world > 1:  # weight: this rank's share of the batch, times world (DDP averages)
+                loss = loss * (len(rows) / len(idx) * d.world)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             ema.update_parameters(self)
-            losses.append(loss.item())
+            losses.append(distributed.all_sum(loss.item() / d.world, d) if d.world > 1 else loss.item())
         self.eval()
         self.ema = ema
         secs = time.perf_counter() - t0

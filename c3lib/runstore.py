@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from c3lib import distributed
 from c3lib.atomic import write_json
 from c3lib.paths import runs_dir
 
@@ -101,6 +102,7 @@ def train_or_load(folder: Path, key: str, fit: Callable[[], T], write: Callable[
         if why not in ("not trained yet", "its settings changed"):
             warnings.warn(f"retraining the run in {folder}: {why}", RuntimeWarning, stacklevel=2)
     model = fit()
-    if save:
+    if save and distributed.current().rank == 0:  # under torchrun every rank trained the same model
         save_run(folder, key, lambda tmp: write(model, tmp), info)
+    distributed.barrier()
     return model, False

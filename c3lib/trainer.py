@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
-from c3lib import resume
+from c3lib import distributed, resume
+from c3lib.captioner import MAX_TOKENS, Captioner, CaptionerSpec, ClipCap
 from c3lib.checks import AT_LEAST_1, POSITIVE, text_list
 from c3lib.config import check_config
-from c3lib.transform import C3Transform
-from c3lib.captioner import MAX_TOKENS, Captioner, CaptionerSpec, ClipCap
 from c3lib.tokenizer import CaptionTokenizer
+from c3lib.transform import C3Transform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +154,13 @@ def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: T
 
     With ``resume_dir`` the loop checkpoints after every epoch (model, optimiser, scheduler, early-stopping
     state, log, and the generators: torch's, ``rng`` and ``extra_rngs``, e.g. the transform's noise) and
-    starts from the last checkpoint written for ``resume_key``. A non-finite loss stops with an error."""
+    starts from the last checkpoint written for ``resume_key``. A non-finite loss stops with an error.
+
+    Under ``torchrun`` (:mod:`c3lib.distributed`) every rank draws the same global batches and trains on its
+    part of each in DDP; each rank's token-mean loss is weighted by its share of the batch's tokens, so the
+    averaged gradient is that of the global batch and the loss curve is the single-process one."""
+    d = distributed.current()
+    net = distributed.wrap(distributed.LossOf(model), d)
     lengths = np.array([len(i) for i in ids])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
@@ -180,8 +186,13 @@ def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: T
         x = torch.as_tensor(inputs(), dtype=torch.float32, device=cfg.device)  # [n, d]
         tot = 0.0
         for idx in bucket_batches(lengths, cfg.batch_size, rng):
-            tokens, mask = collate(ids, idx, pad_id)
-            loss = model.loss(x[idx], tokens.to(cfg.device), mask.to(cfg.device))
+            part = distributed.shard(idx, d)  # this rank's rows of the global batch (all of it on one process)
+            rows = part if len(part) else idx[:1]  # a rank left without rows still steps, with weight 0
+            tokens, mask = collate(ids, rows, pad_id)
+            with distributed.autocast(cfg.device):
+                loss = net(x[rows], tokens.to(cfg.device), mask.to(cfg.device))
+            if d.world > 1:  # weight: this rank's share of the batch's tokens, times world (DDP averages)
+                loss = loss * (float(mask.sum()) * (len(part) > 0) / float(lengths[idx].sum()) * d.world)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the decoder's training loss became {loss.item()} at epoch {epoch}: "
                                          f"training diverged (lr={cfg.lr}); lower lr or check the inputs")
@@ -189,8 +200,8 @@ def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: T
             loss.backward()
             opt.step()
             sched.step()
-            tot += loss.item() * len(idx)
-        train_loss = tot / len(ids)
+            tot += (loss.item() / d.world if d.world > 1 else loss.item()) * len(idx)
+        train_loss = distributed.all_sum(tot, d) / len(ids)
         val_loss = text_loss(model, val[0], val[1], pad_id, 256) if val else train_loss
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         if log is not None:
