@@ -71,7 +71,7 @@ def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kern
     if out_dir.resolve() != (REPO_ROOT / "book").resolve() and not os.environ.get("C3_RESULTS"):
         env["C3_RESULTS"] = str(out_dir.resolve() / "results")  # a scratch build keeps book/results intact
     with tempfile.TemporaryDirectory(prefix="c3-kernel-") as ipython_dir, \
-            _env(**env, **(worker_env(threads, ipython_dir) if threads else {})):
+            _env(**{**env, **(worker_env(threads, ipython_dir) if threads else {})}):
         try:
             pm.execute_notebook(str(notebook), str(target), parameters=params, kernel_name=kernel,
                                 cwd=str(REPO_ROOT), progress_bar=False, log_output=False)
