@@ -4,6 +4,10 @@
 back with ``torch.load(weights_only=True)``, both written atomically) and resumes from the last checkpoint:
 shuffling draws from a generator seeded by (seed, epoch), so an interrupted run that resumes ends at
 exactly the numbers of an uninterrupted one.
+
+With a ``validate`` function (a held-out retrieval score, higher is better) and ``spec.patience``, training
+stops when the score has not improved for ``patience`` epochs and the model ends at its best epoch's weights
+(CLIP's recipe: stop on validation, not at zero training loss).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -29,18 +34,36 @@ class TrainSpec:
     weight_decay: float = 0.01
     init_temperature: float = 0.07  # CLIP's initial tau; the temperature is learned from there
     seed: int = 0
+    max_logit_scale: float = 100.0  # CLIP clamps the learned logit scale 1/tau at 100 (tau >= 0.01)
+    patience: int = 0  # with a validation score: epochs without improvement before stopping (0: never stop)
+    decay_gains: bool = True  # False as CLIP: no weight decay on biases, LayerNorm gains and the logit scale
+
+    def __post_init__(self):
+        if not 0 < self.init_temperature <= 1 or self.max_logit_scale < 1 or self.patience < 0:
+            raise ValueError(f"need 0 < init_temperature <= 1, max_logit_scale >= 1, patience >= 0: {self}")
+        if 1 / self.init_temperature > self.max_logit_scale * (1 + 1e-6):
+            raise ValueError(f"init_temperature {self.init_temperature} is below the clamp's "
+                             f"1/max_logit_scale = {1 / self.max_logit_scale}")
 
 
 class PairModel(nn.Module):
     """Two towers and CLIP's learnable logit scale (log 1/tau, clamped at log 100)."""
 
-    def __init__(self, tower_a: nn.Module, tower_b: nn.Module, init_temperature: float = 0.07):
+    def __init__(self, tower_a: nn.Module, tower_b: nn.Module, init_temperature: float = 0.07,
+                 max_logit_scale: float = 100.0):
         super().__init__()
         self.tower_a, self.tower_b = tower_a, tower_b
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
+        self.max_log_scale = math.log(max_logit_scale)
+        self.logit_scale = nn.Parameter(torch.tensor(min(math.log(1 / init_temperature), self.max_log_scale)))
+
+    def scale(self) -> torch.Tensor:
+        return self.logit_scale.clamp(max=self.max_log_scale).exp()
+
+    def temperature(self) -> float:
+        return float(1 / self.scale().detach())
 
     def loss(self, xa: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
-        return clip_loss(self.tower_a(xa), self.tower_b(xb), self.logit_scale.clamp(max=math.log(100)).exp())
+        return clip_loss(self.tower_a(xa), self.tower_b(xb), self.scale())
 
 
 def clip_loss(za: torch.Tensor, zb: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
@@ -58,27 +81,45 @@ def _pick(xb: torch.Tensor, multi_b: bool, gen: torch.Generator) -> torch.Tensor
     return xb[torch.arange(xb.shape[0]), choice]
 
 
-def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: TrainSpec, ckpt_dir: Path | None = None,
-               multi_b: bool = False, stop_after_epoch: int | None = None, progress: bool = True) -> dict:
-    """Train ``model`` on pairs ``(xa[i], xb[i])``; return the history (loss per epoch, temperature).
+def _optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.AdamW:
+    """AdamW; with ``decay_gains=False`` (CLIP) biases, gains (1-d parameters) and the logit scale get none."""
+    if spec.decay_gains:
+        return torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    rest = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=spec.lr)
 
+
+def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: TrainSpec, ckpt_dir: Path | None = None,
+               multi_b: bool = False, stop_after_epoch: int | None = None, progress: bool = True,
+               validate: Callable[[PairModel], float] | None = None) -> dict:
+    """Train ``model`` on pairs ``(xa[i], xb[i])``; return the history (loss, temperature, validation score).
+
+    ``validate(model)`` scores held-out pairs after each epoch (higher is better); the model ends at the
+    weights of its best epoch, and with ``spec.patience`` training stops ``patience`` epochs after it.
     ``stop_after_epoch`` ends the run early (to test resuming); a later call with the same ``ckpt_dir``
     continues from the last completed epoch.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
     from tqdm.auto import tqdm
 
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    history = {"loss": [], "temperature": []}
+    opt = _optimizer(model, spec)
+    history = {"loss": [], "temperature": [], "val": [], "best_epoch": -1, "stopped_early": False}
+    best_state = None
     start = 0
     if ckpt_dir is not None and (Path(ckpt_dir) / "state.pt").exists():
         model.load_state_dict(load_file(str(Path(ckpt_dir) / "model.safetensors")))
         state = torch.load(Path(ckpt_dir) / "state.pt", weights_only=True)
         opt.load_state_dict(state["optimizer"])
-        history, start = state["history"], state["epoch"] + 1
+        history, start = {**history, **state["history"]}, state["epoch"] + 1
+        if (Path(ckpt_dir) / "best.safetensors").exists():
+            best_state = load_file(str(Path(ckpt_dir) / "best.safetensors"))
     n = len(xa)
     for epoch in tqdm(range(start, spec.num_epochs), desc="epochs", disable=not progress,
                       initial=start, total=spec.num_epochs):
+        if history["stopped_early"]:
+            break
         gen = torch.Generator().manual_seed(spec.seed * 100_003 + epoch)
         xb_epoch = _pick(xb, multi_b, gen)
         perm = torch.randperm(n, generator=gen)
@@ -92,19 +133,34 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
             opt.step()
             losses.append(loss.item())
         history["loss"].append(float(np.mean(losses)))
-        history["temperature"].append(float(1 / model.logit_scale.detach().clamp(max=math.log(100)).exp()))
+        history["temperature"].append(model.temperature())
+        if validate is not None:
+            history["val"].append(float(validate(model)))
+            if history["best_epoch"] < 0 or history["val"][-1] > max(history["val"][:-1], default=-math.inf):
+                history["best_epoch"] = epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            history["stopped_early"] = spec.patience > 0 and epoch - history["best_epoch"] >= spec.patience
         if ckpt_dir is not None:
-            save_checkpoint(model, opt, epoch, history, Path(ckpt_dir), spec)
+            save_checkpoint(model, opt, epoch, history, Path(ckpt_dir), spec,
+                            best_state if history["best_epoch"] == epoch else None)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     return history
 
 
-def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Path, spec: TrainSpec) -> None:
+def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Path, spec: TrainSpec,
+                    best: dict | None = None) -> None:
+    """Weights and optimizer state of the last epoch (and ``best``, the best epoch's weights, when new);
+    the best weights are written before the state that points at them."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
+    if best is not None:
+        with atomic_path(folder / "best.safetensors") as tmp:
+            save_file({k: v.contiguous() for k, v in best.items()}, str(tmp))
     with atomic_path(folder / "model.safetensors") as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
     with atomic_path(folder / "state.pt") as tmp:

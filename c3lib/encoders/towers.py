@@ -6,6 +6,8 @@ Each maps one modality to a ``dim``-d embedding (unnormalised; the CLIP loss nor
 - :class:`AudioTower`: 1-d convolutions over the time axis of log spectrograms ``(b, frames, bins)``.
 - :class:`VideoTower`: the image CNN on every frame ``(b, T, 3, H, W)``, then temporal mean pooling.
 - :class:`Projection`: a linear head over frozen features (locked-tower training, as in LiT).
+- :class:`MLPHead`: a 1-, 2- or 4-layer head over frozen features, optionally with LayerNorm (the
+  CLIP-recipe spaces choose among them by validation retrieval).
 """
 
 from __future__ import annotations
@@ -82,3 +84,26 @@ class Projection(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:  # [b, d_in] -> [b, dim]
         return self.head(feats)
+
+
+class MLPHead(nn.Module):
+    """``depth`` Linear layers (GELU between them; ``width`` wide inside), LayerNorm before each Linear
+    when ``norm`` (pre-norm, as CLIP's ``ln_final`` before its projection). ``depth=1, norm=False`` is
+    :class:`Projection`. Random init (PyTorch's default), as CLIP's heads."""
+
+    def __init__(self, d_in: int, dim: int = 512, depth: int = 1, width: int = 512, norm: bool = False):
+        super().__init__()
+        if depth not in (1, 2, 4):
+            raise ValueError(f"head depth must be 1, 2 or 4, got {depth}")
+        layers: list[nn.Module] = []
+        sizes = [d_in] + [width] * (depth - 1) + [dim]
+        for i in range(depth):
+            if norm:
+                layers.append(nn.LayerNorm(sizes[i]))
+            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+            if i < depth - 1:
+                layers.append(nn.GELU())
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:  # [b, d_in] -> [b, dim]
+        return self.layers(feats)
