@@ -52,7 +52,7 @@ class CaptionSetup:
     }
 
     def train_captions(self, task: str) -> int:
-        return self.world_train_captions if task == "world" else self.n_train_captions
+        return self.world_train_captions if task.startswith("world") else self.n_train_captions
 
     def task(self, name: str, preset: str, seed: int = 0, data_dir: str = "", progress: bool = False
              ) -> CrossModalTask:
