@@ -75,13 +75,22 @@ def train_key(task: CrossModalTask, variant: str, tcfg: TrainConfig, noise_std: 
                    "noise_std": noise_std, "data": data, "code": CODE_VERSION})
 
 
+def _write_encoder(task: CrossModalTask, folder: Path) -> None:
+    """The weights the task's image encoder spec names, beside the decoder (for :mod:`c3lib.evaluate`)."""
+    from safetensors.numpy import save_file
+
+    from c3lib.atomic import atomic_path
+
+    for fname, tensors in task.encoder_files.items():
+        with atomic_path(folder / fname) as tmp:
+            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp))
+
+
 def train_or_load(task: CrossModalTask, variant: str, seed: int, tcfg: TrainConfig, noise_std: float,
                   root: Path | None = None, save: bool = True):
     """``(captioner, training log)`` of ``variant`` (``C1`` ... ``span-only``) trained on ``task``'s text with
     seed ``seed``: loaded from the run store when saved with the same key, trained (and saved) otherwise."""
-    from safetensors.numpy import save_file
-
-    from c3lib.atomic import atomic_path, write_json
+    from c3lib.atomic import write_json
     from c3lib.captioner import Captioner
     from c3lib.trainer import fit_captioner
     from c3lib.transform import C3Transform
@@ -99,9 +108,7 @@ def train_or_load(task: CrossModalTask, variant: str, seed: int, tcfg: TrainConf
 
     def write(model, folder: Path) -> None:
         cap, log = model
-        for fname, tensors in task.encoder_files.items():
-            with atomic_path(folder / fname) as tmp:
-                save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp))
+        _write_encoder(task, folder)
         write_json(folder / "train_log.json", log)
         cap.save(folder)
 
@@ -109,6 +116,57 @@ def train_or_load(task: CrossModalTask, variant: str, seed: int, tcfg: TrainConf
         return Captioner.load(folder), json.loads((folder / "train_log.json").read_text())
 
     (cap, log), _ = runstore.train_or_load(run_path(task.run_name, variant, seed, root), key, fit, write, read,
+                                           save=save)
+    return cap, log
+
+
+SUPERVISED = "supervised"  # the ceiling: the same decoder trained on image embeddings with their captions
+
+
+def supervised_pairs(task: CrossModalTask, n_val_captions: int, seed: int):
+    """``(train_emb, train_caps, val_emb, val_caps)``: the task's paired training images (``task.pairs()``),
+    one row per (image, caption), split by image (seeded) so that about ``n_val_captions`` captions of
+    whole images are held out for early stopping. Test images are never among them."""
+    img, caps = task.pairs()
+    k = min(len(img) - 1, max(1, round(n_val_captions / max(1, np.mean([len(c) for c in caps])))))
+    order = np.random.default_rng([seed, 13]).permutation(len(img))
+
+    def flat(idx):
+        idx = np.sort(idx)
+        return img[[i for i in idx for _ in caps[i]]], [c for i in idx for c in caps[i]]
+    return (*flat(order[k:]), *flat(order[:k]))
+
+
+def train_or_load_supervised(task: CrossModalTask, seed: int, tcfg: TrainConfig, n_val_captions: int,
+                             root: Path | None = None, save: bool = True):
+    """The supervised ceiling of ``task`` (variant ``supervised``): the same decoder, trained on the training
+    images' embeddings (C1: normalised only) with their captions; saved beside the text-only variants."""
+    from c3lib.atomic import write_json
+    from c3lib.captioner import Captioner
+    from c3lib.trainer import fit_captioner
+    from c3lib.transform import C3Transform
+
+    tcfg = dataclasses.replace(tcfg, seed=seed)
+    tr_e, tr_c, va_e, va_c = supervised_pairs(task, n_val_captions, seed)
+    key = key_of({"task": task.name, "variant": SUPERVISED, "train": dataclasses.asdict(tcfg),
+                  "data": content_digest([tr_e, tr_c, va_e, va_c]), "code": CODE_VERSION})
+
+    def fit():
+        log: list = []
+        cap = fit_captioner(tr_e, tr_c, C3Transform.variant("C1"), tcfg, va_e, va_c, target_emb=tr_e, log=log)
+        cap.extra.update({"encoder": task.encoder, "train_key": key, "task": task.name, "variant": SUPERVISED,
+                          "seed": seed})
+        return cap, log
+
+    def write(model, folder: Path) -> None:
+        _write_encoder(task, folder)
+        write_json(folder / "train_log.json", model[1])
+        model[0].save(folder)
+
+    def read(folder: Path):
+        return Captioner.load(folder), json.loads((folder / "train_log.json").read_text())
+
+    (cap, log), _ = runstore.train_or_load(run_path(task.run_name, SUPERVISED, seed, root), key, fit, write, read,
                                            save=save)
     return cap, log
 
@@ -163,7 +221,10 @@ def run_grid(setup: CaptionSetup, preset: str, seed: int, data_dir: str, tasks: 
         for variant in variants:
             for s in seeds:
                 bar.set_postfix_str(f"{name} {variant} seed {s}")
-                cap, log = train_or_load(task, variant, s, setup.decoder, setup.noise_std)
+                if variant == SUPERVISED:
+                    cap, log = train_or_load_supervised(task, s, setup.decoder, setup.n_val_captions)
+                else:
+                    cap, log = train_or_load(task, variant, s, setup.decoder, setup.noise_std)
                 m, preds = score(cap, task, meteor)
                 runs.append({"task": name, "variant": variant, "seed": s, **m, "epochs": len(log),
                              "best_val_loss": min(r["val_loss"] for r in log),
