@@ -70,6 +70,7 @@ class SpaceConfig(ChapterConfig):
     world_clip_batch_size: int = 512  # world-clip: the world towers in large batches
     world_clip_max_epochs: int = 60  # ceiling for world-clip (validation decides)
     world_clip_patience: int = 5
+    world_clip_head: bool = True  # CLIP's tower ending: LayerNorm, then a bias-free projection (ln_post, proj)
 
     PRESETS = {
         "smoke": {"n_train": 256, "n_test": 64, "image_size": 32, "n_frames": 8, "video_size": 16,
@@ -95,9 +96,12 @@ class SpaceConfig(ChapterConfig):
 
 def run_dir(cfg: SpaceConfig, space: str) -> Path:
     """``runs/05_connect/<preset>/<space>-<hash of the config>``: a changed setting never reuses a checkpoint.
-    The ablation spaces hash without the CLIP-recipe fields, so adding those kept their folders."""
-    params = {k: v for k, v in cfg.to_dict().items()
-              if k != "data_dir" and (space in CLIP_SPACES or not k.startswith(("clip_", "world_clip_")))}
+    Each space hashes only the fields it can depend on: the ablation spaces without the CLIP-recipe fields
+    (adding those kept their folders), ``flickr8k-clip`` without ``world-clip``'s and the other way round."""
+    others = {"flickr8k-clip": ("world_clip_",), "world-clip": ("clip_flickr", "clip_heads", "clip_width", "flickr_",
+                                                                 "clip_batch_size", "clip_max_epochs", "clip_patience")}
+    skip = others.get(space, ("clip_", "world_clip_"))
+    params = {k: v for k, v in cfg.to_dict().items() if k != "data_dir" and not k.startswith(skip)}
     return runs_dir("05_connect") / cfg.preset / f"{space}-{key_of(params)[:10]}"
 
 
@@ -274,7 +278,8 @@ def world_clip_space(cfg: SpaceConfig, stop_after_epoch: int | None = None, prog
     test = world_data(cfg, "image-text", "test", cfg.n_test, vocab=train["vocab"])
     spec = _clip_spec(cfg, t0, world=True)
     torch.manual_seed(cfg.seed)
-    model = PairModel(ImageTower(cfg.clip_dim), TextTower(len(train["vocab"].words), cfg.clip_dim),
+    model = PairModel(ImageTower(cfg.clip_dim, clip_head=cfg.world_clip_head),
+                      TextTower(len(train["vocab"].words), cfg.clip_dim, clip_head=cfg.world_clip_head),
                       spec.init_temperature, spec.max_logit_scale)
     init = _measure(model, test)
     folder = run_dir(cfg, "world-clip") / f"tau{t0:g}"

@@ -113,7 +113,7 @@ def world_task(space_preset: str, n_train: int, n_val: int, n_test: int, seed: i
         attributes=[test["scenes"].attributes(i) for i in range(len(test["a"]))],
         test_pixels=(test["a"].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8),
         encoder={"name": "world-image-tower", "dim": int(txt.shape[1]), "image_size": int(ccfg.image_size),
-                 "weights": "image_tower.safetensors"},
+                 "weights": "image_tower.safetensors", "clip_head": space_name == "world-clip" and ccfg.world_clip_head},
         encoder_files={"image_tower.safetensors": {k: v.detach().cpu().numpy()
                                                    for k, v in tower.state_dict().items()}},
         info={"space": f"world {space_name} (chapter 05)", "space_recall": space["trained"]["recall"],

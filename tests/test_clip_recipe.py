@@ -88,3 +88,33 @@ def test_world_clip_smoke_trains_at_the_clamp_and_stops_on_validation(tmp_path, 
     h = rep["history"]
     assert len(h["val"]) == len(h["loss"]) >= 1 and rep["temperature"] <= 0.0101
     assert rep["val_score"] == max(h["val"]) and rep["test_pairs"][0].shape == (cfg.n_test, cfg.clip_dim)
+
+
+def test_flickr8k_clip_task_chooses_a_head_and_its_encoder_round_trips(data_root, tmp_path, monkeypatch):
+    """The smoke flickr8k-clip space picks its head by validation score; the evaluation command's encoder,
+    rebuilt from the saved spec and weights, embeds the test photos exactly as the task did."""
+    from c3lib import decoders, tasks
+    from c3lib.encoders.registry import embed_images
+
+    monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
+    space = spaces.load_or_train_space("flickr8k-clip", "smoke", data_dir=str(data_root), progress=False)
+    cands = space["candidates"]
+    assert set(cands) == set(space["config"].clip_heads)
+    assert space["val_score"] == max(c["val_score"] for c in cands.values()) == cands[space["head"]]["val_score"]
+    assert space["n_train"] + space["n_select"] == space["config"].clip_flickr_train
+    task = tasks.build_task("flickr8k-clip", "smoke", 200, 20, 8, data_dir=str(data_root), progress=False)
+    assert task.name == "flickr8k-clip" and task.encoder["name"] in ("efficientnet-head", "efficientnet-projection")
+    assert task.test_emb.shape == (8, space["config"].clip_dim)
+    decoders._write_encoder(task, tmp_path)
+    again = embed_images(task.test_paths, tmp_path, task.encoder)
+    np.testing.assert_allclose(again, task.test_emb, rtol=1e-4, atol=1e-5)
+
+
+def test_each_clip_space_hashes_only_its_own_settings():
+    base = make_config(spaces.SpaceConfig, "default")
+    world = make_config(spaces.SpaceConfig, "default", {"world_clip_patience": 9})
+    flickr = make_config(spaces.SpaceConfig, "default", {"clip_heads": ["1"]})
+    assert spaces.run_dir(base, "flickr8k-clip") == spaces.run_dir(world, "flickr8k-clip")
+    assert spaces.run_dir(base, "world-clip") != spaces.run_dir(world, "world-clip")
+    assert spaces.run_dir(base, "world-clip") == spaces.run_dir(flickr, "world-clip")
+    assert spaces.run_dir(base, "flickr8k-clip") != spaces.run_dir(flickr, "flickr8k-clip")

@@ -60,7 +60,7 @@ def world_image_tower(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.nd
     from c3lib.contrastive import embed
     from c3lib.encoders.towers import ImageTower
 
-    tower = ImageTower(spec["dim"])
+    tower = ImageTower(spec["dim"], clip_head=spec.get("clip_head", False))
     tower.load_state_dict(load_file(str(Path(run_dir) / spec["weights"])))
     size = spec["image_size"]
     arr = np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size)), dtype=np.float32) for p in paths])

@@ -26,24 +26,33 @@ def _cnn(width: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
+def _head(width: int, dim: int, clip_like: bool) -> nn.Module:
+    """The tower's projection: Linear with bias, or CLIP's ending (LayerNorm, then a bias-free projection,
+    as ``ln_post``/``ln_final`` and ``proj``/``text_projection`` in CLIP)."""
+    if clip_like:
+        return nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim, bias=False))
+    return nn.Linear(width, dim)
+
+
 class ImageTower(nn.Module):
-    def __init__(self, dim: int = 64, width: int = 16):
+    def __init__(self, dim: int = 64, width: int = 16, clip_head: bool = False):
         super().__init__()
-        self.body, self.head = _cnn(width), nn.Linear(width * 4, dim)
+        self.body, self.head = _cnn(width), _head(width * 4, dim, clip_head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [b, 3, H, W] -> [b, dim]
         return self.head(self.body(x))
 
 
 class TextTower(nn.Module):
-    def __init__(self, vocab_size: int, dim: int = 64, width: int = 64, layers: int = 2, max_len: int = 16):
+    def __init__(self, vocab_size: int, dim: int = 64, width: int = 64, layers: int = 2, max_len: int = 16,
+                 clip_head: bool = False):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, width, padding_idx=PAD)
         self.pos = nn.Parameter(torch.zeros(max_len, width))
         block = nn.TransformerEncoderLayer(width, nhead=4, dim_feedforward=2 * width, batch_first=True,
                                            dropout=0.0)
         self.encoder = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
-        self.head = nn.Linear(width, dim)
+        self.head = _head(width, dim, clip_head)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:  # [b, L] -> [b, dim]
         mask = ids == PAD
