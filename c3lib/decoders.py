@@ -43,16 +43,27 @@ class CaptionSetup:
     n_test_images: int = 500  # test images (world test split; Flickr8k val)
     noise_std: float = math.sqrt(0.016)  # corrupt: N(0, 0.016 I), the official code's variance
     decoder: TrainConfig = dataclasses.field(default_factory=TrainConfig)  # built from TrainConfig.PRESETS
+    clip_train_captions: int = 0  # Flickr8k CLIP-recipe tasks: 0 = every training caption (30,025 after validation)
+    clip_max_epochs: int = 12  # their decoders' epoch ceiling; validation loss (patience) ends training before
 
     PRESETS: ClassVar[dict] = {
-        "smoke": {"world_train_captions": 400, "n_val_captions": 64, "n_test_images": 32},
+        "smoke": {"world_train_captions": 400, "n_val_captions": 64, "n_test_images": 32, "clip_train_captions": 400,
+                  "clip_max_epochs": 2},
         "default": {},
         "paper": {"n_train_captions": 0, "world_train_captions": 20000, "n_val_captions": 2000,
                   "n_test_images": 5000},
     }
 
     def train_captions(self, task: str) -> int:
-        return self.world_train_captions if task.startswith("world") else self.n_train_captions
+        if task.startswith("world"):
+            return self.world_train_captions
+        return self.clip_train_captions if task.startswith("flickr8k-clip") else self.n_train_captions
+
+    def decoder_for(self, task: str) -> TrainConfig:
+        """The decoder's settings on ``task``: the CLIP-recipe Flickr8k tasks train until validation says stop."""
+        if task.startswith("flickr8k-clip"):
+            return dataclasses.replace(self.decoder, num_epochs=self.clip_max_epochs)
+        return self.decoder
 
     def task(self, name: str, preset: str, seed: int = 0, data_dir: str = "", progress: bool = False
              ) -> CrossModalTask:
@@ -221,10 +232,11 @@ def run_grid(setup: CaptionSetup, preset: str, seed: int, data_dir: str, tasks: 
         for variant in variants:
             for s in seeds:
                 bar.set_postfix_str(f"{name} {variant} seed {s}")
+                tcfg = setup.decoder_for(name)
                 if variant == SUPERVISED:
-                    cap, log = train_or_load_supervised(task, s, setup.decoder, setup.n_val_captions)
+                    cap, log = train_or_load_supervised(task, s, tcfg, setup.n_val_captions)
                 else:
-                    cap, log = train_or_load(task, variant, s, setup.decoder, setup.noise_std)
+                    cap, log = train_or_load(task, variant, s, tcfg, setup.noise_std)
                 m, preds = score(cap, task, meteor)
                 runs.append({"task": name, "variant": variant, "seed": s, **m, "epochs": len(log),
                              "best_val_loss": min(r["val_loss"] for r in log),
