@@ -134,31 +134,36 @@ def train_or_load(task: CrossModalTask, variant: str, seed: int, tcfg: TrainConf
 SUPERVISED = "supervised"  # the ceiling: the same decoder trained on image embeddings with their captions
 
 
-def supervised_pairs(task: CrossModalTask, n_val_captions: int, seed: int):
+def supervised_pairs(task: CrossModalTask, n_val_captions: int, seed: int, n_train_captions: int = 0):
     """``(train_emb, train_caps, val_emb, val_caps)``: the task's paired training images (``task.pairs()``),
     one row per (image, caption), split by image (seeded) so that about ``n_val_captions`` captions of
-    whole images are held out for early stopping. Test images are never among them."""
+    whole images are held out for early stopping; training takes whole images up to ``n_train_captions``
+    captions (0: all), so that the ceiling reads as much text as the text-only decoders. Test images are
+    never among them."""
     img, caps = task.pairs()
-    k = min(len(img) - 1, max(1, round(n_val_captions / max(1, np.mean([len(c) for c in caps])))))
+    per = max(1.0, float(np.mean([len(c) for c in caps])))
+    k = min(len(img) - 1, max(1, round(n_val_captions / per)))
     order = np.random.default_rng([seed, 13]).permutation(len(img))
+    m = len(img) - k if n_train_captions <= 0 else min(len(img) - k, max(1, round(n_train_captions / per)))
 
     def flat(idx):
         idx = np.sort(idx)
         return img[[i for i in idx for _ in caps[i]]], [c for i in idx for c in caps[i]]
-    return (*flat(order[k:]), *flat(order[:k]))
+    return (*flat(order[k:k + m]), *flat(order[:k]))
 
 
 def train_or_load_supervised(task: CrossModalTask, seed: int, tcfg: TrainConfig, n_val_captions: int,
                              root: Path | None = None, save: bool = True):
     """The supervised ceiling of ``task`` (variant ``supervised``): the same decoder, trained on the training
-    images' embeddings (C1: normalised only) with their captions; saved beside the text-only variants."""
+    images' embeddings (C1: normalised only) with their captions, as many captions as the text-only
+    decoders read; saved beside the text-only variants."""
     from c3lib.atomic import write_json
     from c3lib.captioner import Captioner
     from c3lib.trainer import fit_captioner
     from c3lib.transform import C3Transform
 
     tcfg = dataclasses.replace(tcfg, seed=seed)
-    tr_e, tr_c, va_e, va_c = supervised_pairs(task, n_val_captions, seed)
+    tr_e, tr_c, va_e, va_c = supervised_pairs(task, n_val_captions, seed, len(task.train_targets))
     key = key_of({"task": task.name, "variant": SUPERVISED, "train": dataclasses.asdict(tcfg),
                   "data": content_digest([tr_e, tr_c, va_e, va_c]), "code": CODE_VERSION})
 

@@ -186,3 +186,12 @@ def test_gap_cost_from_a_constructed_summary():
     assert set(out) == {"s"}
     assert out["s"]["gap_cost"] == pytest.approx(0.75) and out["s"]["C3_gain_over_C1"] == pytest.approx(30.0)
     assert out["s"]["C3_share_of_ceiling"] == pytest.approx(0.625) and out["s"]["modality_gap"] == 0.9
+
+
+def test_supervised_ceiling_reads_as_many_captions_as_the_text_decoders(tiny_task):
+    import dataclasses
+
+    rng = np.random.default_rng(2)
+    task = dataclasses.replace(tiny_task, pair_targets=[_captions(rng, 2) for _ in range(12)])
+    tr_e, tr_c, va_e, va_c = decoders.supervised_pairs(task, 4, 0, n_train_captions=6)
+    assert len(tr_c) == 6 and len(va_c) == 4 and not {tuple(r) for r in tr_e} & {tuple(r) for r in va_e}
