@@ -195,3 +195,11 @@ def test_supervised_ceiling_reads_as_many_captions_as_the_text_decoders(tiny_tas
     task = dataclasses.replace(tiny_task, pair_targets=[_captions(rng, 2) for _ in range(12)])
     tr_e, tr_c, va_e, va_c = decoders.supervised_pairs(task, 4, 0, n_train_captions=6)
     assert len(tr_c) == 6 and len(va_c) == 4 and not {tuple(r) for r in tr_e} & {tuple(r) for r in va_e}
+
+
+def test_gap_cost_is_none_when_the_ceiling_scores_zero():
+    from c3lib.chapters.ch06_captioning import gap_cost
+
+    summary = [{"task": "s", "variant": v, "CIDEr": 0.0, "n_seeds": 1} for v in ("C1", "C3", "supervised")]
+    out = gap_cost(summary, {"s": {"modality_gap": 0.5}})["s"]
+    assert out["gap_cost"] is None and out["C3_over_C1"] is None and out["C3_gain_over_C1"] == 0.0

@@ -73,11 +73,14 @@ def gap_cost(summary: list[dict], spaces: dict[str, dict], metric: str = "CIDEr"
         n = {r["variant"]: r["n_seeds"] for r in summary if r["task"] == task}
         if "supervised" not in m or "C1" not in m:
             continue
-        row = {"supervised": m["supervised"], "C1": m["C1"], "gap_cost": 1 - m["C1"] / m["supervised"],
+        def ratio(a, b):  # None where the denominator scored 0 (a decoder that captions nothing right)
+            return a / b if b else None
+        ceiling = ratio(m["C1"], m["supervised"])
+        row = {"supervised": m["supervised"], "C1": m["C1"], "gap_cost": None if ceiling is None else 1 - ceiling,
                "modality_gap": spaces[task]["modality_gap"], "n_seeds": min(n.values())}
         if "C3" in m:
-            row.update({"C3": m["C3"], "C3_gain_over_C1": m["C3"] - m["C1"], "C3_over_C1": m["C3"] / m["C1"],
-                        "C3_share_of_ceiling": m["C3"] / m["supervised"]})
+            row.update({"C3": m["C3"], "C3_gain_over_C1": m["C3"] - m["C1"], "C3_over_C1": ratio(m["C3"], m["C1"]),
+                        "C3_share_of_ceiling": ratio(m["C3"], m["supervised"])})
         out[task] = row
     return out
 
