@@ -75,7 +75,7 @@ class SpaceConfig(ChapterConfig):
     PRESETS = {
         "smoke": {"n_train": 256, "n_test": 64, "image_size": 32, "n_frames": 8, "video_size": 16,
                   "num_epochs": 2, "batch_size": 32, "flickr_train": 48, "flickr_test": 16, "flickr_epochs": 2,
-                  "clip_flickr_train": 96, "clip_select": 32, "clip_batch_size": 32, "clip_max_epochs": 3,
+                  "clip_flickr_train": 48, "clip_select": 16, "clip_batch_size": 32, "clip_max_epochs": 3,
                   "clip_heads": ("1", "2-ln"), "clip_dim": 64, "clip_width": 64, "world_clip_batch_size": 64,
                   "world_clip_max_epochs": 2},
         "default": {},
