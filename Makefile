@@ -8,7 +8,7 @@ DATA ?= $(if $(C3_DATA),$(C3_DATA),$(wildcard ../shared/data))
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup test book html chapter clean
+.PHONY: setup test test-faults book html chapter clean
 
 setup: $(VENV)/.installed
 
@@ -19,8 +19,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name c3 --display-name "Python (c3lib)"
 	touch $@
 
+# the tests, the smoke chapters and the browser test; the fault tests (kill and resume, ~6 min) run in CI
 test: setup
-	C3_DATA=$(DATA) $(PY) -m pytest -q
+	C3_DATA=$(DATA) $(PY) -m pytest -q -m "not faults"
+
+test-faults: setup
+	C3_DATA=$(DATA) $(PY) -m pytest -q -m faults
 
 book: setup
 	C3_DATA=$(DATA) $(PY) -m c3lib.book --preset default
