@@ -28,8 +28,13 @@ def key_of(description: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks (caches, run stores and checkpoints all use this one)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def cached(name: str, description: dict[str, Any], compute: Callable[[], np.ndarray]) -> np.ndarray:
@@ -41,7 +46,7 @@ def cached(name: str, description: dict[str, Any], compute: Callable[[], np.ndar
         why = f"{check} is missing" if not check.exists() else f"{path} is missing" if not path.exists() else None
         if why is None:
             try:
-                if _sha256(path) == check.read_text().strip():
+                if file_sha256(path) == check.read_text().strip():
                     return np.load(path, allow_pickle=False)
                 why = f"{path} is damaged (its SHA-256 does not match {check.name})"
             except (OSError, ValueError) as err:
@@ -51,7 +56,7 @@ def cached(name: str, description: dict[str, Any], compute: Callable[[], np.ndar
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, arr, allow_pickle=False)
-    write_text(check, _sha256(path))
+    write_text(check, file_sha256(path))
     write_text(path.with_suffix(".json"), json.dumps(description, sort_keys=True, default=str, indent=1))
     return arr
 
@@ -87,7 +92,7 @@ def content_digest(obj: Any) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _file_digest(path: str, mtime_ns: int, size: int) -> str:
-    return _sha256(Path(path))
+    return file_sha256(Path(path))
 
 
 def inputs_digest(inputs: Sequence[Any]) -> str:

@@ -13,7 +13,6 @@ means the run is retrained, with one warning that names the file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from typing import Callable, TypeVar
 
 from c3lib import distributed
 from c3lib.atomic import write_json
+from c3lib.cache import file_sha256
 from c3lib.paths import runs_dir
 
 MANIFEST = "manifest.json"
@@ -33,14 +33,6 @@ T = TypeVar("T")
 def run_path(chapter: str, space: str, variant: str, seed: int, root: Path | None = None) -> Path:
     """``runs/<chapter>/<space>/<variant>/seed<k>/`` (``root`` replaces ``runs/<chapter>``)."""
     return (root or runs_dir(chapter)) / space / variant / f"seed{seed}"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_run(folder: Path, key: str) -> str | None:
@@ -59,7 +51,7 @@ def check_run(folder: Path, key: str) -> str | None:
         path = Path(folder) / name
         if not path.exists():
             return f"{path} is missing"
-        if _sha256(path) != digest:
+        if file_sha256(path) != digest:
             return f"{path} is damaged (its SHA-256 does not match the manifest)"
     return None
 
@@ -72,7 +64,7 @@ def save_run(folder: Path, key: str, write: Callable[[Path], None], info: dict |
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         write(tmp)
-        files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        files = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         write_json(tmp / MANIFEST, {"key": key, "files": files, **(info or {})})
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")
