@@ -5,6 +5,10 @@ back with ``torch.load(weights_only=True)``, written as one unit with a manifest
 :func:`save_checkpoint`) and resumes from the last checkpoint:
 shuffling draws from a generator seeded by (seed, epoch), so an interrupted run that resumes ends at
 exactly the numbers of an uninterrupted one.
+
+With a ``validate`` function (a held-out retrieval score, higher is better) and ``spec.patience``, training
+stops when the score has not improved for ``patience`` epochs and the model ends at its best epoch's weights
+(CLIP's recipe: stop on validation, not at zero training loss).
 """
 
 from __future__ import annotations
@@ -35,18 +39,36 @@ class TrainSpec:
     weight_decay: float = 0.01
     init_temperature: float = 0.07  # CLIP's initial tau; the temperature is learned from there
     seed: int = 0
+    max_logit_scale: float = 100.0  # CLIP clamps the learned logit scale 1/tau at 100 (tau >= 0.01)
+    patience: int = 0  # with a validation score: epochs without improvement before stopping (0: never stop)
+    decay_gains: bool = True  # False as CLIP: no weight decay on biases, LayerNorm gains and the logit scale
+
+    def __post_init__(self):
+        if not 0 < self.init_temperature <= 1 or self.max_logit_scale < 1 or self.patience < 0:
+            raise ValueError(f"need 0 < init_temperature <= 1, max_logit_scale >= 1, patience >= 0: {self}")
+        if 1 / self.init_temperature > self.max_logit_scale * (1 + 1e-6):
+            raise ValueError(f"init_temperature {self.init_temperature} is below the clamp's "
+                             f"1/max_logit_scale = {1 / self.max_logit_scale}")
 
 
 class PairModel(nn.Module):
     """Two towers and CLIP's learnable logit scale (log 1/tau, clamped at log 100)."""
 
-    def __init__(self, tower_a: nn.Module, tower_b: nn.Module, init_temperature: float = 0.07):
+    def __init__(self, tower_a: nn.Module, tower_b: nn.Module, init_temperature: float = 0.07,
+                 max_logit_scale: float = 100.0):
         super().__init__()
         self.tower_a, self.tower_b = tower_a, tower_b
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
+        self.max_log_scale = math.log(max_logit_scale)
+        self.logit_scale = nn.Parameter(torch.tensor(min(math.log(1 / init_temperature), self.max_log_scale)))
+
+    def scale(self) -> torch.Tensor:
+        return self.logit_scale.clamp(max=self.max_log_scale).exp()
+
+    def temperature(self) -> float:
+        return float(1 / self.scale().detach())
 
     def loss(self, xa: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
-        return clip_loss(self.tower_a(xa), self.tower_b(xb), self.logit_scale.clamp(max=math.log(100)).exp())
+        return clip_loss(self.tower_a(xa), self.tower_b(xb), self.scale())
 
 
 def clip_loss(za: torch.Tensor, zb: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
@@ -77,31 +99,48 @@ def check_spec(spec: TrainSpec, n: int | None = None) -> None:
                          f"no training step would be taken; use batch_size <= {n}")
 
 
+def _optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.AdamW:
+    """AdamW; with ``decay_gains=False`` (CLIP) biases, gains (1-d parameters) and the logit scale get none."""
+    if spec.decay_gains:
+        return torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    rest = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=spec.lr)
+
+
 def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: TrainSpec, ckpt_dir: Path | None = None,
                multi_b: bool = False, stop_after_epoch: int | None = None, progress: bool = True,
-               after_epoch: Callable[[int, PairModel], None] | None = None) -> dict:
-    """Train ``model`` on pairs ``(xa[i], xb[i])``; return the history (loss per epoch, temperature).
+               after_epoch: Callable[[int, PairModel], None] | None = None,
+               validate: Callable[[PairModel], float] | None = None) -> dict:
+    """Train ``model`` on pairs ``(xa[i], xb[i])``; return the history (loss, temperature, validation score).
 
+    ``validate(model)`` scores held-out pairs after each epoch (higher is better); the model ends at the
+    weights of its best epoch, and with ``spec.patience`` training stops ``patience`` epochs after it.
     ``stop_after_epoch`` ends the run early (to test resuming); a later call with the same ``ckpt_dir``
     continues from the last completed epoch. ``after_epoch(epoch, model)`` is called after each epoch (with
     the model in eval mode), e.g. to select an epoch on validation data. A loss that becomes NaN or infinite
     stops training with an error (nothing is saved for that epoch).
     """
+    from safetensors.torch import load_file
     from tqdm.auto import tqdm
 
     check_spec(spec)
     if len(xa) != len(xb):
         raise ValueError(f"xa has {len(xa)} rows but xb has {len(xb)}: pairs need one row each")
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    history = {"loss": [], "temperature": []}
+    opt = _optimizer(model, spec)
+    history = {"loss": [], "temperature": [], "val": [], "best_epoch": -1, "stopped_early": False}
+    best_state = None
     start = 0
     key = checkpoint_key(spec, xa, xb, multi_b) if ckpt_dir is not None else ""
     state = load_checkpoint(model, Path(ckpt_dir), key) if ckpt_dir is not None else None
     if state is not None:
         opt.load_state_dict(state["optimizer"])
-        history, start = state["history"], state["epoch"] + 1
+        history, start = {**history, **state["history"]}, state["epoch"] + 1
         if "torch_rng" in state:  # dropout draws from torch's global generator
             torch.set_rng_state(state["torch_rng"])
+        if history["best_epoch"] >= 0:
+            best_state = load_file(str(Path(ckpt_dir) / BEST_FILE))
     n = len(xa)
     if start < spec.num_epochs:
         check_spec(spec, n)
@@ -109,6 +148,8 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
             raise ValueError("xa contains NaN or infinite values")
     for epoch in tqdm(range(start, spec.num_epochs), desc="epochs", disable=not progress,
                       initial=start, total=spec.num_epochs):
+        if history["stopped_early"]:
+            break
         gen = torch.Generator().manual_seed(spec.seed * 100_003 + epoch)
         xb_epoch = _pick(xb, multi_b, gen)
         perm = torch.randperm(n, generator=gen)
@@ -125,28 +166,43 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
             opt.step()
             losses.append(loss.item())
         history["loss"].append(float(np.mean(losses)))
-        history["temperature"].append(float(1 / model.logit_scale.detach().clamp(max=math.log(100)).exp()))
+        history["temperature"].append(model.temperature())
         if not math.isfinite(history["temperature"][-1]):
             raise FloatingPointError(f"the temperature became {history['temperature'][-1]} at epoch {epoch}: "
                                      f"training diverged (lr={spec.lr}); lower lr")
+        if validate is not None:
+            history["val"].append(float(validate(model)))
+            if history["best_epoch"] < 0 or history["val"][-1] > max(history["val"][:-1], default=-math.inf):
+                history["best_epoch"] = epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            history["stopped_early"] = spec.patience > 0 and epoch - history["best_epoch"] >= spec.patience
         if ckpt_dir is not None:
-            save_checkpoint(model, opt, epoch, history, Path(ckpt_dir), spec, key)
+            save_checkpoint(model, opt, epoch, history, Path(ckpt_dir), spec, key,
+                            best_state if history["best_epoch"] == epoch else None)
         if after_epoch is not None:
             model.eval()
             after_epoch(epoch, model)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     return history
 
 
 CHECKPOINT_FILES = ("model.safetensors", "state.pt", "spec.json")
+BEST_FILE = "best.safetensors"  # the best epoch's weights (with a validation score); carried over until beaten
 
 
 def checkpoint_key(spec: TrainSpec, xa: torch.Tensor, xb: torch.Tensor, multi_b: bool) -> str:
     """What a checkpoint depends on: every setting and every byte of the training pairs."""
-    return key_of({"checkpoint": "contrastive", "spec": asdict(spec), "multi_b": multi_b,
+    settings = {k: v for k, v in asdict(spec).items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
+    return key_of({"checkpoint": "contrastive", "spec": settings, "multi_b": multi_b,
                    "data": content_digest([xa, xb])})
+
+
+# settings added after checkpoints existed: they enter the key only when set, so those checkpoints stay valid
+_LATER_FIELDS = {"max_logit_scale": 100.0, "patience": 0, "decay_gains": True}
 
 
 def load_checkpoint(model: nn.Module, folder: Path, key: str) -> dict | None:
@@ -174,9 +230,10 @@ def load_checkpoint(model: nn.Module, folder: Path, key: str) -> dict | None:
 
 
 def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Path, spec: TrainSpec,
-                    key: str) -> None:
+                    key: str, best: dict | None = None) -> None:
     """Write weights, optimizer state and history as one unit (a folder renamed into place with a manifest
-    of SHA-256s); other files the caller keeps in ``folder`` (e.g. ``vocab.json``) are carried over."""
+    of SHA-256s); other files the caller keeps in ``folder`` (e.g. ``vocab.json``, the best epoch's weights)
+    are carried over. ``best``: new best-epoch weights, written in the same unit as the state naming them."""
     from safetensors.torch import save_file
 
     def write(tmp: Path) -> None:
@@ -185,6 +242,8 @@ def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Pa
                 if p.is_file() and p.name not in CHECKPOINT_FILES + (runstore.MANIFEST,):
                     shutil.copy2(p, tmp / p.name)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        if best is not None:
+            save_file({k: v.contiguous() for k, v in best.items()}, str(tmp / BEST_FILE))
         torch.save({"optimizer": opt.state_dict(), "epoch": epoch, "history": history,
                     "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
         (tmp / "spec.json").write_text(json.dumps(asdict(spec), indent=1))

@@ -44,17 +44,32 @@ class CaptionSetup:
     n_test_images: int = 500  # test images (world test split; Flickr8k val)
     noise_std: float = math.sqrt(0.016)  # corrupt: N(0, 0.016 I), the official code's variance
     decoder: TrainConfig = dataclasses.field(default_factory=TrainConfig)  # built from TrainConfig.PRESETS
+    # Flickr8k CLIP-recipe tasks: decoder captions (0 = all 30,025 after validation) and an epoch ceiling (the
+    # validation loss's patience ends training before it). Default sized to the CPU budget: 3,000 captions x
+    # 8 epochs is ~1-2 min per decoder at one thread (measured 60 s for 5 epochs beside other jobs); all
+    # captions x 12 epochs is ~25x that, so it is the paper preset's (GPU).
+    clip_train_captions: int = 3000
+    clip_max_epochs: int = 8
 
     RANGES: ClassVar[dict] = dict.fromkeys(("world_train_captions", "n_val_captions", "n_test_images"), AT_LEAST_1)
     PRESETS: ClassVar[dict] = {
-        "smoke": {"world_train_captions": 400, "n_val_captions": 64, "n_test_images": 32},
+        "smoke": {"world_train_captions": 400, "n_val_captions": 64, "n_test_images": 32, "clip_train_captions": 400,
+                  "clip_max_epochs": 2},
         "default": {},
         "paper": {"n_train_captions": 0, "world_train_captions": 20000, "n_val_captions": 2000,
-                  "n_test_images": 5000},
+                  "n_test_images": 5000, "clip_train_captions": 0, "clip_max_epochs": 12},
     }
 
     def train_captions(self, task: str) -> int:
-        return self.world_train_captions if task == "world" else self.n_train_captions
+        if task.startswith("world"):
+            return self.world_train_captions
+        return self.clip_train_captions if task.startswith("flickr8k-clip") else self.n_train_captions
+
+    def decoder_for(self, task: str) -> TrainConfig:
+        """The decoder's settings on ``task``: the CLIP-recipe Flickr8k tasks train until validation says stop."""
+        if task.startswith("flickr8k-clip"):
+            return dataclasses.replace(self.decoder, num_epochs=self.clip_max_epochs)
+        return self.decoder
 
     def task(self, name: str, preset: str, seed: int = 0, data_dir: str = "", progress: bool = False
              ) -> CrossModalTask:
@@ -77,13 +92,22 @@ def train_key(task: CrossModalTask, variant: str, tcfg: TrainConfig, noise_std: 
                    "noise_std": noise_std, "data": data, "code": CODE_VERSION})
 
 
+def _write_encoder(task: CrossModalTask, folder: Path) -> None:
+    """The weights the task's image encoder spec names, beside the decoder (for :mod:`c3lib.evaluate`)."""
+    from safetensors.numpy import save_file
+
+    from c3lib.atomic import atomic_path
+
+    for fname, tensors in task.encoder_files.items():
+        with atomic_path(folder / fname) as tmp:
+            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp))
+
+
 def train_or_load(task: CrossModalTask, variant: str, seed: int, tcfg: TrainConfig, noise_std: float,
                   root: Path | None = None, save: bool = True):
     """``(captioner, training log)`` of ``variant`` (``C1`` ... ``span-only``) trained on ``task``'s text with
     seed ``seed``: loaded from the run store when saved with the same key, trained (and saved) otherwise."""
-    from safetensors.numpy import save_file
-
-    from c3lib.atomic import atomic_path, write_json
+    from c3lib.atomic import write_json
     from c3lib.captioner import Captioner
     from c3lib.trainer import fit_captioner
     from c3lib.transform import C3Transform
@@ -104,9 +128,7 @@ def train_or_load(task: CrossModalTask, variant: str, seed: int, tcfg: TrainConf
 
     def write(model, folder: Path) -> None:
         cap, log = model
-        for fname, tensors in task.encoder_files.items():
-            with atomic_path(folder / fname) as tmp:
-                save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp))
+        _write_encoder(task, folder)
         write_json(folder / "train_log.json", log)
         cap.save(folder)
 
@@ -115,6 +137,62 @@ def train_or_load(task: CrossModalTask, variant: str, seed: int, tcfg: TrainConf
 
     (cap, log), _ = runstore.train_or_load(folder, key, fit, write, read, save=save)
     resume.clear(partial)
+    return cap, log
+
+
+SUPERVISED = "supervised"  # the ceiling: the same decoder trained on image embeddings with their captions
+
+
+def supervised_pairs(task: CrossModalTask, n_val_captions: int, seed: int, n_train_captions: int = 0):
+    """``(train_emb, train_caps, val_emb, val_caps)``: the task's paired training images (``task.pairs()``),
+    one row per (image, caption), split by image (seeded) so that about ``n_val_captions`` captions of
+    whole images are held out for early stopping; training takes whole images up to ``n_train_captions``
+    captions (0: all), so that the ceiling reads as much text as the text-only decoders. Test images are
+    never among them."""
+    img, caps = task.pairs()
+    per = max(1.0, float(np.mean([len(c) for c in caps])))
+    k = min(len(img) - 1, max(1, round(n_val_captions / per)))
+    order = np.random.default_rng([seed, 13]).permutation(len(img))
+    m = len(img) - k if n_train_captions <= 0 else min(len(img) - k, max(1, round(n_train_captions / per)))
+
+    def flat(idx):
+        idx = np.sort(idx)
+        return img[[i for i in idx for _ in caps[i]]], [c for i in idx for c in caps[i]]
+    return (*flat(order[k:k + m]), *flat(order[:k]))
+
+
+def train_or_load_supervised(task: CrossModalTask, seed: int, tcfg: TrainConfig, n_val_captions: int,
+                             root: Path | None = None, save: bool = True):
+    """The supervised ceiling of ``task`` (variant ``supervised``): the same decoder, trained on the training
+    images' embeddings (C1: normalised only) with their captions, as many captions as the text-only
+    decoders read; saved beside the text-only variants."""
+    from c3lib.atomic import write_json
+    from c3lib.captioner import Captioner
+    from c3lib.trainer import fit_captioner
+    from c3lib.transform import C3Transform
+
+    tcfg = dataclasses.replace(tcfg, seed=seed)
+    tr_e, tr_c, va_e, va_c = supervised_pairs(task, n_val_captions, seed, len(task.train_targets))
+    key = key_of({"task": task.name, "variant": SUPERVISED, "train": dataclasses.asdict(tcfg),
+                  "data": content_digest([tr_e, tr_c, va_e, va_c]), "code": CODE_VERSION})
+
+    def fit():
+        log: list = []
+        cap = fit_captioner(tr_e, tr_c, C3Transform.variant("C1"), tcfg, va_e, va_c, target_emb=tr_e, log=log)
+        cap.extra.update({"encoder": task.encoder, "train_key": key, "task": task.name, "variant": SUPERVISED,
+                          "seed": seed})
+        return cap, log
+
+    def write(model, folder: Path) -> None:
+        _write_encoder(task, folder)
+        write_json(folder / "train_log.json", model[1])
+        model[0].save(folder)
+
+    def read(folder: Path):
+        return Captioner.load(folder), json.loads((folder / "train_log.json").read_text())
+
+    (cap, log), _ = runstore.train_or_load(run_path(task.run_name, SUPERVISED, seed, root), key, fit, write, read,
+                                           save=save)
     return cap, log
 
 
@@ -168,7 +246,11 @@ def run_grid(setup: CaptionSetup, preset: str, seed: int, data_dir: str, tasks: 
         for variant in variants:
             for s in seeds:
                 bar.set_postfix_str(f"{name} {variant} seed {s}")
-                cap, log = train_or_load(task, variant, s, setup.decoder, setup.noise_std)
+                tcfg = setup.decoder_for(name)
+                if variant == SUPERVISED:
+                    cap, log = train_or_load_supervised(task, s, tcfg, setup.n_val_captions)
+                else:
+                    cap, log = train_or_load(task, variant, s, tcfg, setup.noise_std)
                 m, preds = score(cap, task, meteor)
                 runs.append({"task": name, "variant": variant, "seed": s, **m, "epochs": len(log),
                              "best_val_loss": min(r["val_loss"] for r in log),

@@ -3,6 +3,13 @@
 World spaces are trained from random init: image-text, and audio-image and video-image bound to images
 as in ImageBind (audio and video never see text). The real space joins frozen EfficientNet-Lite0 photo
 features and frozen MiniLM caption features of Flickr8k with projection heads (locked towers, as in LiT).
+
+The CLIP-recipe spaces, ``flickr8k-clip`` and ``world-clip`` (issue 12), follow CLIP's training where it
+decides the geometry: random-init heads (or towers) into 512 dimensions, symmetric InfoNCE in large batches,
+the logit scale learned but starting at CLIP's clamp (tau 0.01, the value CLIP reaches early and trains at),
+and stopping on held-out retrieval (never on the photos later chapters score on). ``flickr8k-clip``
+chooses its head (depth 1, 2 or 4, with or without LayerNorm) by that validation score; ``flickr8k-locked``
+and ``image-text`` stay as the ablations (tau learned from 0.07, fixed epochs).
 Trained spaces are saved under ``runs/05_connect/<preset>/<space>-<hash>/``; chapter 05 trains and reports
 them, and :func:`load_or_train_space` gives them to later chapters, training on demand when missing.
 """
@@ -11,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -24,11 +31,12 @@ from c3lib.cache import embeddings, key_of
 from c3lib.config import ChapterConfig, make_config
 from c3lib.contrastive import PairModel, TrainSpec, embed, retrieval_recall, train_pair
 from c3lib.data.loaders import load_flickr8k, resolve_data_dir
-from c3lib.encoders.towers import AudioTower, ImageTower, Projection, TextTower, VideoTower
+from c3lib.encoders.towers import AudioTower, ImageTower, MLPHead, Projection, TextTower, VideoTower
 from c3lib.tokenizer import Vocab
 from c3lib.paths import runs_dir
 
-SPACES = ("image-text", "audio-image", "video-image", "flickr8k-locked")
+SPACES = ("image-text", "audio-image", "video-image", "flickr8k-locked", "flickr8k-clip", "world-clip")
+CLIP_SPACES = ("flickr8k-clip", "world-clip")
 
 
 @dataclass(frozen=True)
@@ -48,21 +56,56 @@ class SpaceConfig(ChapterConfig):
     flickr_test: int = 500  # Flickr8k val photos held out for retrieval
     flickr_dim: int = 256  # projection dimension of the locked-tower space
     flickr_epochs: int = 30  # epochs for the projection heads
+    # The CLIP recipe (flickr8k-clip, world-clip); each setting from CLIP (Radford et al. 2021) or validation.
+    clip_dim: int = 512  # CLIP ViT-B/32's embedding dimension
+    clip_init_temperature: float = 0.01  # start at CLIP's clamp: CLIP's scale reaches it early and stays there
+    clip_lr: float = 5e-4  # CLIP ViT-B/32's peak AdamW learning rate
+    clip_weight_decay: float = 0.2  # CLIP's, with none on gains, biases and the logit scale
+    clip_batch_size: int = 1024  # large batches (CLIP: 32,768 of 400M); here a sixth of the 5,605 photos
+    clip_max_epochs: int = 300  # a ceiling only: validation retrieval decides when to stop
+    clip_patience: int = 10  # epochs without a better validation score before stopping
+    clip_flickr_train: int = 6105  # Flickr8k train photos (all), five captions each
+    clip_select: int = 500  # of them held out for validation retrieval (the val photos stay for scoring)
+    clip_heads: tuple[str, ...] = ("1", "1-ln", "2", "2-ln", "4", "4-ln")  # depth[-ln]: chosen by validation
+    clip_width: int = 512  # hidden width of the deeper heads
+    world_clip_batch_size: int = 512  # world-clip: the world towers in large batches
+    world_clip_max_epochs: int = 60  # ceiling for world-clip (validation decides)
+    world_clip_patience: int = 5
+    world_clip_head: bool = True  # CLIP's tower ending: LayerNorm, then a bias-free projection (ln_post, proj)
 
     RANGES = {**dict.fromkeys(("n_train", "n_test", "image_size", "n_frames", "video_size", "dim", "num_epochs",
                                "flickr_train", "flickr_test", "flickr_dim", "flickr_epochs"), AT_LEAST_1),
               "batch_size": AT_LEAST_2, "lr": POSITIVE}
     PRESETS = {
         "smoke": {"n_train": 256, "n_test": 64, "image_size": 32, "n_frames": 8, "video_size": 16,
-                  "num_epochs": 2, "batch_size": 32, "flickr_train": 48, "flickr_test": 16, "flickr_epochs": 2},
+                  "num_epochs": 2, "batch_size": 32, "flickr_train": 48, "flickr_test": 16, "flickr_epochs": 2,
+                  "clip_flickr_train": 48, "clip_select": 16, "clip_batch_size": 32, "clip_max_epochs": 3,
+                  "clip_heads": ("1", "2-ln"), "clip_dim": 64, "clip_width": 64, "world_clip_batch_size": 64,
+                  "world_clip_max_epochs": 2},
         "default": {},
         "paper": {"n_train": 20000, "n_test": 1000, "num_epochs": 30, "flickr_train": 6105, "flickr_test": 974},
     }
 
+    def __post_init__(self):
+        for h in self.clip_heads:
+            if h.split("-")[0] not in ("1", "2", "4") or h.count("-") > 1 or (h.count("-") and h[-3:] != "-ln"):
+                raise ValueError(f"clip head {h!r}: use depth 1, 2 or 4 with an optional '-ln', e.g. '2-ln'")
+        if not self.clip_heads:
+            raise ValueError("clip_heads needs at least one head")
+        if not 0 < self.clip_select < self.clip_flickr_train:
+            raise ValueError(f"clip_select ({self.clip_select}) must be between 0 and clip_flickr_train")
+        if not 0.01 <= self.clip_init_temperature <= 1:
+            raise ValueError("clip_init_temperature must lie in [0.01, 1]: CLIP clamps tau at 0.01")
+
 
 def run_dir(cfg: SpaceConfig, space: str) -> Path:
-    """``runs/05_connect/<preset>/<space>-<hash of the config>``: a changed setting never reuses a checkpoint."""
-    params = {k: v for k, v in cfg.to_dict().items() if k != "data_dir"}
+    """``runs/05_connect/<preset>/<space>-<hash of the config>``: a changed setting never reuses a checkpoint.
+    Each space hashes only the fields it can depend on: the ablation spaces without the CLIP-recipe fields
+    (adding those kept their folders), ``flickr8k-clip`` without ``world-clip``'s and the other way round."""
+    others = {"flickr8k-clip": ("world_clip_",), "world-clip": ("clip_flickr", "clip_heads", "clip_width", "flickr_",
+                                                                 "clip_batch_size", "clip_max_epochs", "clip_patience")}
+    skip = others.get(space, ("clip_", "world_clip_"))
+    params = {k: v for k, v in cfg.to_dict().items() if k != "data_dir" and not k.startswith(skip)}
     return runs_dir("05_connect") / cfg.preset / f"{space}-{key_of(params)[:10]}"
 
 
@@ -113,10 +156,14 @@ def flickr_features(cfg: SpaceConfig, split: str, limit: int) -> dict[str, np.nd
     return {"a": img, "b": txt.reshape(len(caps), 5, -1), "captions": caps, "paths": pairs.image_paths}
 
 
+def pair_embeddings(model: PairModel, data: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Paired held-out embeddings ``(n, d)`` each: a's items and b's first partner (first caption)."""
+    zb_all = data["b"]
+    return embed(model.tower_a, data["a"]), embed(model.tower_b, zb_all[:, 0] if data["multi_b"] else zb_all)
+
+
 def _measure(model: PairModel, test: dict, threshold: float = 0.99) -> dict[str, Any]:
-    za = embed(model.tower_a, test["a"])
-    zb_all = test["b"]
-    zb = embed(model.tower_b, zb_all[:, 0] if test["multi_b"] else zb_all)
+    za, zb = pair_embeddings(model, test)
     return {"gap": float(np.linalg.norm(geometry.centroid_gap(za, zb))),
             "effective_dim_a": geometry.effective_dimension(geometry.normalize(za), threshold),
             "effective_dim_b": geometry.effective_dimension(geometry.normalize(zb), threshold),
@@ -130,6 +177,10 @@ def train_space(cfg: SpaceConfig, space: str, stop_after_epoch: int | None = Non
     Training resumes from the space's checkpoint in :func:`run_dir`; a finished run is loaded, not retrained,
     so later chapters call this to get a space ("load or train").
     """
+    if space == "flickr8k-clip":
+        return flickr_clip_space(cfg, progress=progress)
+    if space == "world-clip":
+        return world_clip_space(cfg, stop_after_epoch, progress)
     if space == "flickr8k-locked":
         tr, te = flickr_features(cfg, "train", cfg.flickr_train), flickr_features(cfg, "val", cfg.flickr_test)
         train = {"a": torch.from_numpy(tr["a"]), "b": torch.from_numpy(tr["b"]), "multi_b": True}
@@ -149,9 +200,101 @@ def train_space(cfg: SpaceConfig, space: str, stop_after_epoch: int | None = Non
 
         write_json(folder / "vocab.json", train["vocab"].words)
     history = train_pair(model, train["a"], train["b"], spec, folder, train["multi_b"], stop_after_epoch, progress)
-    trained = _measure(model, test)
-    return {"space": space, "init": init, "trained": trained, "history": history, "model": model,
-            "n_train": len(train["a"]), "n_test": len(test["a"]), "vocab": train.get("vocab"), "config": cfg}
+    return _report(space, cfg, model, init, test, history, len(train["a"]), train.get("vocab"))
+
+
+def _report(space: str, cfg: SpaceConfig, model: PairModel, init: dict, test: dict, history: dict, n_train: int,
+            vocab: Vocab | None = None, **extra: Any) -> dict[str, Any]:
+    return {"space": space, "init": init, "trained": _measure(model, test), "history": history, "model": model,
+            "temperature": model.temperature(), "n_train": n_train, "n_test": len(test["a"]), "vocab": vocab,
+            "config": cfg, "test_pairs": pair_embeddings(model, test), **extra}
+
+
+def validation_score(val: dict) -> Callable[[PairModel], float]:
+    """The stopping (and head-choosing) score: mean of R@1, R@5 and R@10 both ways on held-out training-split
+    pairs (the "R-sum" of retrieval papers, divided by 6), never on the photos later chapters score on."""
+    def score(model: PairModel) -> float:
+        r = retrieval_recall(*pair_embeddings(model, val))
+        return float(np.mean([r[f"{d}_R@{k}"] for d in ("a2b", "b2a") for k in (1, 5, 10)]))
+    return score
+
+
+def _clip_spec(cfg: SpaceConfig, init_temperature: float, world: bool = False) -> TrainSpec:
+    if world:
+        return TrainSpec(cfg.world_clip_max_epochs, cfg.world_clip_batch_size, cfg.clip_lr, cfg.clip_weight_decay,
+                         init_temperature, cfg.seed, patience=cfg.world_clip_patience, decay_gains=False)
+    return TrainSpec(cfg.clip_max_epochs, cfg.clip_batch_size, cfg.clip_lr, cfg.clip_weight_decay,
+                     init_temperature, cfg.seed, patience=cfg.clip_patience, decay_gains=False)
+
+
+def flickr_clip_data(cfg: SpaceConfig) -> tuple[dict, dict, dict]:
+    """``(fit, select, test)`` tensors: the train-split photos minus ``clip_select`` seeded ones (validation
+    retrieval), those held out, and the val-split photos (test; only measured, never used to choose)."""
+    tr, te = flickr_features(cfg, "train", cfg.clip_flickr_train), flickr_features(cfg, "val", cfg.flickr_test)
+    order = np.random.default_rng([cfg.seed, 12]).permutation(len(tr["a"]))
+    sel, fit = np.sort(order[:cfg.clip_select]), np.sort(order[cfg.clip_select:])
+
+    def pack(a, b):
+        return {"a": torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)),
+                "b": torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)), "multi_b": True}
+    return pack(tr["a"][fit], tr["b"][fit]), pack(tr["a"][sel], tr["b"][sel]), pack(te["a"], te["b"])
+
+
+def flickr_clip_run(cfg: SpaceConfig, head: str, init_temperature: float, data=None,
+                    progress: bool = True) -> dict[str, Any]:
+    """One candidate of ``flickr8k-clip``: heads ``head`` ("2-ln": two layers with LayerNorm) on both frozen
+    towers, trained by the CLIP recipe from ``init_temperature``; saved under the space's run dir."""
+    fit, val, test = data or flickr_clip_data(cfg)
+    depth, norm = int(head.split("-")[0]), head.endswith("-ln")
+    spec = _clip_spec(cfg, init_temperature)
+    torch.manual_seed(cfg.seed)
+    heads = [MLPHead(d_in, cfg.clip_dim, depth, cfg.clip_width, norm) for d_in in (fit["a"].shape[1], fit["b"].shape[2])]
+    model = PairModel(*heads, spec.init_temperature, spec.max_logit_scale)
+    init = _measure(model, test)
+    folder = run_dir(cfg, "flickr8k-clip") / f"head{head}-tau{init_temperature:g}"
+    history = train_pair(model, fit["a"], fit["b"], spec, folder, True, progress=progress,
+                         validate=validation_score(val))
+    return _report("flickr8k-clip", cfg, model, init, test, history, len(fit["a"]), head=head,
+                   init_temperature=init_temperature, val_score=max(history["val"]), n_select=len(val["a"]))
+
+
+def flickr_clip_space(cfg: SpaceConfig, progress: bool = True) -> dict[str, Any]:
+    """``flickr8k-clip``: every head of ``cfg.clip_heads`` trained from ``clip_init_temperature``; the space
+    is the one with the best validation score, the others are reported under ``candidates``."""
+    data = flickr_clip_data(cfg)
+    runs = {h: flickr_clip_run(cfg, h, cfg.clip_init_temperature, data, progress) for h in cfg.clip_heads}
+    best = max(runs, key=lambda h: runs[h]["val_score"])  # first of equals: the order of clip_heads
+    cands = {h: {"val_score": r["val_score"], "epochs": len(r["history"]["loss"]),
+                 "best_epoch": r["history"]["best_epoch"], "temperature": r["temperature"],
+                 "gap": r["trained"]["gap"], "effective_dim_a": r["trained"]["effective_dim_a"],
+                 "effective_dim_b": r["trained"]["effective_dim_b"],
+                 "test_a2b_R@1": r["trained"]["recall"]["a2b_R@1"]} for h, r in runs.items()}
+    return {**runs[best], "candidates": cands}
+
+
+def world_clip_space(cfg: SpaceConfig, stop_after_epoch: int | None = None, progress: bool = True,
+                     init_temperature: float | None = None) -> dict[str, Any]:
+    """``world-clip``: the world image and text towers from random init into ``clip_dim`` dimensions by the
+    CLIP recipe; stopping on the world's validation split (chapters score on its test split)."""
+    t0 = cfg.clip_init_temperature if init_temperature is None else init_temperature
+    train = world_data(cfg, "image-text", "train", cfg.n_train)
+    val = world_data(cfg, "image-text", "val", cfg.clip_select, vocab=train["vocab"])
+    test = world_data(cfg, "image-text", "test", cfg.n_test, vocab=train["vocab"])
+    spec = _clip_spec(cfg, t0, world=True)
+    torch.manual_seed(cfg.seed)
+    model = PairModel(ImageTower(cfg.clip_dim, clip_head=cfg.world_clip_head),
+                      TextTower(len(train["vocab"].words), cfg.clip_dim, clip_head=cfg.world_clip_head),
+                      spec.init_temperature, spec.max_logit_scale)
+    init = _measure(model, test)
+    folder = run_dir(cfg, "world-clip") / f"tau{t0:g}"
+    from c3lib.atomic import write_json
+
+    write_json(folder / "vocab.json", train["vocab"].words)
+    history = train_pair(model, train["a"], train["b"], spec, folder, True, stop_after_epoch, progress,
+                         validate=validation_score(val))
+    return _report("world-clip", cfg, model, init, test, history, len(train["a"]), train["vocab"],
+                   init_temperature=t0, val_score=max(history["val"], default=float("nan")),
+                   n_select=len(val["a"]))
 
 
 def load_or_train_space(space: str, preset: str = "default", seed: int = 0, data_dir: str = "",

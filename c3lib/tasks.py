@@ -11,7 +11,9 @@ A :class:`CrossModalTask` holds, for one space:
 The captioning tasks built here: ``world`` (the chapter 05 world image-text space), ``flickr8k`` (the
 locked-tower Flickr8k space, decoder text = Flickr8k train captions), ``flickr8k-coco`` (the same space,
 decoder text = the 40k MS-COCO caption texts) and, at ``paper``, ``coco-clip`` (CLIP ViT-B/32 ``openai``
-over MS-COCO Karpathy). Test images are always held out of the space's training.
+over MS-COCO Karpathy). The CLIP-recipe spaces of issue 12: ``flickr8k-clip`` (Flickr8k text),
+``flickr8k-clip-coco`` (COCO text on the same space) and ``world-clip``. Test images are always held out of
+the space's training.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from c3lib.cache import embeddings
 from c3lib.contrastive import embed
 from c3lib.data.loaders import KARPATHY_TRAIN, load_coco_captions, load_coco_karpathy, resolve_data_dir
 
-TASKS = ("world", "flickr8k", "flickr8k-coco", "coco-clip")  # coco-clip: the paper's own setting (paper preset)
+TASKS = ("world", "flickr8k", "flickr8k-coco", "flickr8k-clip", "flickr8k-clip-coco", "world-clip", "coco-clip")
+FLICKR_TASKS = {"flickr8k": ("flickr8k-locked", "flickr8k"), "flickr8k-coco": ("flickr8k-locked", "coco"),
+                "flickr8k-clip": ("flickr8k-clip", "flickr8k"), "flickr8k-clip-coco": ("flickr8k-clip", "coco")}  # coco-clip: the paper's own setting (paper preset)
 _NOUNS = {"text": "captions", "image": "images", "audio": "clips", "video": "videos"}
 
 
@@ -87,9 +91,11 @@ def _split_texts(emb: np.ndarray, caps: Sequence[str], n_train: int, n_val: int,
 
 
 def world_task(space_preset: str, n_train: int, n_val: int, n_test: int, seed: int = 0, data_dir: str = "",
-               space_overrides: dict | None = None, progress: bool = True) -> CrossModalTask:
-    """The world image-text space of chapter 05: decoder text = train-split captions; test = test-split scenes."""
-    space = spaces.load_or_train_space("image-text", space_preset, seed, data_dir, space_overrides, progress)
+               space_overrides: dict | None = None, progress: bool = True, space_name: str = "image-text"
+               ) -> CrossModalTask:
+    """A world image-text space of chapter 05 (``image-text`` or ``world-clip``): decoder text = train-split
+    captions; test = test-split scenes."""
+    space = spaces.load_or_train_space(space_name, space_preset, seed, data_dir, space_overrides, progress)
     ccfg, model, vocab = space["config"], space["model"], space["vocab"]
     train = spaces.world_data(ccfg, "image-text", "train", ccfg.n_train, vocab=vocab)
     test = spaces.world_data(ccfg, "image-text", "test", min(n_test, ccfg.n_test), vocab=vocab)
@@ -99,7 +105,7 @@ def world_task(space_preset: str, n_train: int, n_val: int, n_test: int, seed: i
     tr_e, tr_c, va_e, va_c = _split_texts(txt, caps, n_train, n_val, seed)
     tower = model.tower_a
     return CrossModalTask(
-        name="world", train_emb=tr_e, train_targets=tr_c, val_emb=va_e, val_targets=va_c,
+        name="world" if space_name == "image-text" else space_name, train_emb=tr_e, train_targets=tr_c, val_emb=va_e, val_targets=va_c,
         unpaired_emb=embed(tower, train["a"]), pair_targets=[list(five) for five in train["captions"]],
         test_emb=embed(tower, test["a"]),
         test_refs=[list(five) for five in test["captions"]],
@@ -107,10 +113,10 @@ def world_task(space_preset: str, n_train: int, n_val: int, n_test: int, seed: i
         attributes=[test["scenes"].attributes(i) for i in range(len(test["a"]))],
         test_pixels=(test["a"].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8),
         encoder={"name": "world-image-tower", "dim": int(txt.shape[1]), "image_size": int(ccfg.image_size),
-                 "weights": "image_tower.safetensors"},
+                 "weights": "image_tower.safetensors", "clip_head": space_name == "world-clip" and ccfg.world_clip_head},
         encoder_files={"image_tower.safetensors": {k: v.detach().cpu().numpy()
                                                    for k, v in tower.state_dict().items()}},
-        info={"space": "world image-text (chapter 05)", "space_recall": space["trained"]["recall"],
+        info={"space": f"world {space_name} (chapter 05)", "space_recall": space["trained"]["recall"],
               "space_gap": space["trained"]["gap"]})
 
 
@@ -126,27 +132,43 @@ def coco_text_features(data_dir: str, limit: int, seed: int, progress: bool = Tr
     return emb, caps
 
 
+def _head_encoder(space: dict) -> tuple[dict, dict]:
+    """The image head's spec and weights for :mod:`c3lib.evaluate` (linear for the locked space, else MLP)."""
+    head = space["model"].tower_a
+    if hasattr(head, "head"):  # Projection: one Linear
+        return ({"name": "efficientnet-projection", "head": "encoder_head.safetensors"},
+                {"weight": head.head.weight.detach().numpy().astype(np.float64),
+                 "bias": head.head.bias.detach().numpy().astype(np.float64)})
+    depth, ccfg = int(space["head"].split("-")[0]), space["config"]
+    spec = {"name": "efficientnet-head", "head": "encoder_head.safetensors", "depth": depth,
+            "norm": space["head"].endswith("-ln"), "width": ccfg.clip_width, "dim": ccfg.clip_dim}
+    return spec, {k: v.detach().numpy() for k, v in head.state_dict().items()}
+
+
 def flickr_task(text_source: str, space_preset: str, n_train: int, n_val: int, n_test: int, seed: int = 0,
-                data_dir: str = "", space_overrides: dict | None = None, progress: bool = True) -> CrossModalTask:
-    """The Flickr8k locked-tower space; decoder text from Flickr8k train captions or MS-COCO caption texts."""
+                data_dir: str = "", space_overrides: dict | None = None, progress: bool = True,
+                space_name: str = "flickr8k-locked") -> CrossModalTask:
+    """A Flickr8k space (``flickr8k-locked`` or ``flickr8k-clip``); decoder text from Flickr8k train captions
+    or MS-COCO caption texts."""
     import torch
 
     if text_source not in ("flickr8k", "coco"):
         raise ValueError(f"text_source must be 'flickr8k' or 'coco', got {text_source!r}")
-    space = spaces.load_or_train_space("flickr8k-locked", space_preset, seed, data_dir, space_overrides, progress)
+    space = spaces.load_or_train_space(space_name, space_preset, seed, data_dir, space_overrides, progress)
     ccfg, model = space["config"], space["model"]
-    tr = spaces.flickr_features(ccfg, "train", ccfg.flickr_train)
+    tr = spaces.flickr_features(ccfg, "train", ccfg.flickr_train if space_name == "flickr8k-locked"
+                                else ccfg.clip_flickr_train)
     te = spaces.flickr_features(ccfg, "val", ccfg.flickr_test)
     if text_source == "flickr8k":
         feats, caps = tr["b"].reshape(-1, tr["b"].shape[-1]), [c for five in tr["captions"] for c in five]
-        name = "flickr8k"
+        name = "flickr8k" if space_name == "flickr8k-locked" else space_name
     else:
-        feats, caps = coco_text_features(data_dir, n_train + n_val, seed, progress)
-        name = "flickr8k-coco"
+        feats, caps = coco_text_features(data_dir, n_train + n_val if n_train > 0 else 0, seed, progress)
+        name = "flickr8k-coco" if space_name == "flickr8k-locked" else f"{space_name}-coco"
     txt = embed(model.tower_b, torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)))
     tr_e, tr_c, va_e, va_c = _split_texts(txt, caps, n_train, n_val, seed)
     k = min(n_test, len(te["a"]))
-    head = model.tower_a.head
+    enc_spec, enc_weights = _head_encoder(space)
     return CrossModalTask(
         name=name, train_emb=tr_e, train_targets=tr_c, val_emb=va_e, val_targets=va_c,
         unpaired_emb=embed(model.tower_a, torch.from_numpy(tr["a"])),
@@ -154,10 +176,8 @@ def flickr_task(text_source: str, space_preset: str, n_train: int, n_val: int, n
         test_emb=embed(model.tower_a, torch.from_numpy(te["a"][:k])),
         test_refs=[list(five) for five in te["captions"][:k]], test_ids=[p.name for p in te["paths"][:k]],
         test_paths=list(te["paths"][:k]),
-        encoder={"name": "efficientnet-projection", "head": "encoder_head.safetensors"},
-        encoder_files={"encoder_head.safetensors": {"weight": head.weight.detach().numpy().astype(np.float64),
-                                                    "bias": head.bias.detach().numpy().astype(np.float64)}},
-        info={"space": "Flickr8k locked towers (EfficientNet-Lite0 + MiniLM, chapter 05)",
+        encoder=enc_spec, encoder_files={"encoder_head.safetensors": enc_weights},
+        info={"space": f"Flickr8k {space_name} (EfficientNet-Lite0 + MiniLM, chapter 05)",
               "text_source": "Flickr8k train captions" if text_source == "flickr8k" else "MS-COCO caption texts",
               "test_images": "Flickr8k val (never seen by the space or the decoder)",
               "space_recall": space["trained"]["recall"], "space_gap": space["trained"]["gap"]})
@@ -198,13 +218,15 @@ def coco_clip_task(n_train: int, n_val: int, n_test: int, seed: int = 0, data_di
 def build_task(name: str, space_preset: str, n_train: int, n_val: int, n_test: int, seed: int = 0,
                data_dir: str = "", progress: bool = True) -> CrossModalTask:
     """One of :data:`TASKS` on the chapter 05 space of preset ``space_preset`` (trained when missing)."""
-    if name == "world":
-        task = world_task(space_preset, n_train, n_val, n_test, seed, data_dir, progress=progress)
+    if name in ("world", "world-clip"):
+        task = world_task(space_preset, n_train, n_val, n_test, seed, data_dir, progress=progress,
+                          space_name="image-text" if name == "world" else name)
     elif name == "coco-clip":
         task = coco_clip_task(n_train, n_val, n_test, seed, data_dir, progress=progress)
-    elif name in ("flickr8k", "flickr8k-coco"):
-        task = flickr_task("flickr8k" if name == "flickr8k" else "coco", space_preset, n_train, n_val, n_test,
-                           seed, data_dir, progress=progress)
+    elif name in FLICKR_TASKS:
+        space_name, text = FLICKR_TASKS[name]
+        task = flickr_task(text, space_preset, n_train, n_val, n_test, seed, data_dir, progress=progress,
+                           space_name=space_name)
     else:
         raise ValueError(f"unknown captioning task {name!r}; valid: {', '.join(TASKS)}")
     task.preset = space_preset

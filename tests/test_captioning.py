@@ -157,3 +157,49 @@ def test_coco_clip_task_on_a_fake_karpathy_copy(tmp_path, monkeypatch):
     assert not set(task.train_targets) & set(task.val_targets) and loads == ["ViT-B-32"]
     tasks.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path), progress=False)
     assert loads == ["ViT-B-32"]  # every embedding cached: the model is not loaded again
+
+
+def test_supervised_ceiling_trains_on_whole_training_images_and_is_saved(tiny_task, tmp_path):
+    import dataclasses
+
+    rng = np.random.default_rng(1)
+    task = dataclasses.replace(tiny_task, pair_targets=[_captions(rng, 2) for _ in range(12)])
+    tr_e, tr_c, va_e, va_c = decoders.supervised_pairs(task, n_val_captions=4, seed=0)
+    assert len(tr_c) == 20 and len(va_c) == 4  # whole images: two held out with both their captions
+    train_rows = {tuple(r) for r in tr_e}
+    assert not train_rows & {tuple(r) for r in va_e}  # no image on both sides
+    assert train_rows | {tuple(r) for r in va_e} == {tuple(r) for r in task.unpaired_emb}
+    cap, log = decoders.train_or_load_supervised(task, 0, TCFG, 4, root=tmp_path)
+    folder = run_path("tiny", "supervised", 0, tmp_path)
+    assert (folder / "image_tower.safetensors").exists() and cap.extra["variant"] == "supervised"
+    again, log2 = decoders.train_or_load_supervised(task, 0, TCFG, 4, root=tmp_path)
+    assert log2 == log and again.caption_raw(task.test_emb) == cap.caption_raw(task.test_emb)
+
+
+def test_gap_cost_from_a_constructed_summary():
+    from c3lib.chapters.ch06_captioning import gap_cost
+
+    summary = [{"task": "s", "variant": v, "CIDEr": x, "n_seeds": 3}
+               for v, x in (("C1", 20.0), ("C3", 50.0), ("supervised", 80.0))]
+    summary.append({"task": "no-ceiling", "variant": "C1", "CIDEr": 5.0, "n_seeds": 1})
+    out = gap_cost(summary, {"s": {"modality_gap": 0.9}, "no-ceiling": {"modality_gap": 0.1}})
+    assert set(out) == {"s"}
+    assert out["s"]["gap_cost"] == pytest.approx(0.75) and out["s"]["C3_gain_over_C1"] == pytest.approx(30.0)
+    assert out["s"]["C3_share_of_ceiling"] == pytest.approx(0.625) and out["s"]["modality_gap"] == 0.9
+
+
+def test_supervised_ceiling_reads_as_many_captions_as_the_text_decoders(tiny_task):
+    import dataclasses
+
+    rng = np.random.default_rng(2)
+    task = dataclasses.replace(tiny_task, pair_targets=[_captions(rng, 2) for _ in range(12)])
+    tr_e, tr_c, va_e, va_c = decoders.supervised_pairs(task, 4, 0, n_train_captions=6)
+    assert len(tr_c) == 6 and len(va_c) == 4 and not {tuple(r) for r in tr_e} & {tuple(r) for r in va_e}
+
+
+def test_gap_cost_is_none_when_the_ceiling_scores_zero():
+    from c3lib.chapters.ch06_captioning import gap_cost
+
+    summary = [{"task": "s", "variant": v, "CIDEr": 0.0, "n_seeds": 1} for v in ("C1", "C3", "supervised")]
+    out = gap_cost(summary, {"s": {"modality_gap": 0.5}})["s"]
+    assert out["gap_cost"] is None and out["C3_over_C1"] is None and out["C3_gain_over_C1"] == 0.0

@@ -8,6 +8,8 @@ evaluation command rebuilds the encoder from that spec. Each entry is a function
 - ``efficientnet-projection``: frozen EfficientNet-Lite0 pooled features (1280) through the linear head stored
   in the run dir (``spec["head"]``, a safetensors file with ``weight`` (d, 1280) and optional ``bias`` (d,)),
   as in the locked-tower Flickr8k space;
+- ``efficientnet-head``: the same features through a saved :class:`c3lib.encoders.towers.MLPHead`
+  (``spec``: ``depth``, ``norm``, ``width``, ``dim``; weights in ``spec["head"]``), as in ``flickr8k-clip``;
 - ``world-image-tower``: world images (PNG files) through the saved world image tower (``spec["weights"]``);
 - ``openclip``: an open_clip model (``spec["model"]``, ``spec["weights"]``), the paper's CLIP ViT-B/32;
 - ``import``: any function named ``spec["target"] = "package.module:function"``, the hook for spaces
@@ -36,6 +38,20 @@ def efficientnet_projection(paths: Sequence[Path], run_dir: Path, spec: dict) ->
     return out + head["bias"] if "bias" in head else out
 
 
+def efficientnet_head(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarray:
+    import torch
+    from safetensors.torch import load_file
+
+    from c3lib.contrastive import embed
+    from c3lib.encoders.frozen import efficientnet_features
+    from c3lib.encoders.towers import MLPHead
+
+    feats = efficientnet_features(list(paths), progress=False)  # (n, 1280)
+    head = MLPHead(feats.shape[1], spec["dim"], spec["depth"], spec["width"], spec["norm"])
+    head.load_state_dict(load_file(str(run_dir / spec.get("head", "encoder_head.safetensors"))))
+    return embed(head, torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))).astype(np.float64)
+
+
 def world_image_tower(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarray:
     import torch
     from PIL import Image
@@ -44,7 +60,7 @@ def world_image_tower(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.nd
     from c3lib.contrastive import embed
     from c3lib.encoders.towers import ImageTower
 
-    tower = ImageTower(spec["dim"])
+    tower = ImageTower(spec["dim"], clip_head=spec.get("clip_head", False))
     tower.load_state_dict(load_file(str(Path(run_dir) / spec["weights"])))
     size = spec["image_size"]
     arr = np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size)), dtype=np.float32) for p in paths])
@@ -64,6 +80,7 @@ def import_target(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarra
 
 
 ENCODERS: dict[str, Encoder] = {"efficientnet-projection": efficientnet_projection,
+                                "efficientnet-head": efficientnet_head,
                                 "world-image-tower": world_image_tower, "openclip": openclip_images,
                                 "import": import_target}
 

@@ -1,0 +1,120 @@
+"""The CLIP recipe (issue 12): heads, temperature at CLIP's clamp, stopping on validation, settings checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from c3lib import geometry, spaces
+from c3lib.config import make_config
+from c3lib.contrastive import PairModel, TrainSpec, embed, train_pair
+from c3lib.encoders.towers import MLPHead, Projection
+
+
+def _frozen_pairs(n: int = 600, seed: int = 0):
+    """Two frozen 'towers' with a shared latent: features in a cone (a non-zero mean), as real features are."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, 16, generator=g)
+    a = z @ torch.randn(16, 64, generator=g) + 3.0 + 0.3 * torch.randn(n, 64, generator=g)
+    b = z @ torch.randn(16, 48, generator=g) - 2.0 + 0.3 * torch.randn(n, 48, generator=g)
+    return a, b
+
+
+def _train(init_t: float, a, b, epochs: int = 40) -> tuple[float, float]:
+    torch.manual_seed(0)
+    model = PairModel(Projection(64, 32), Projection(48, 32), init_t)
+    spec = TrainSpec(epochs, 100, 5e-3, 0.0, init_t, 0, decay_gains=False)
+    train_pair(model, a, b, spec, progress=False)
+    za, zb = embed(model.tower_a, a), embed(model.tower_b, b)
+    return float(np.linalg.norm(geometry.centroid_gap(za, zb))), model.temperature()
+
+
+def test_clip_temperature_keeps_a_larger_gap_than_tau_007():
+    """Lemma 2 / Fig 5: a lower temperature leaves a larger stable region, so less of the initial gap closes."""
+    a, b = _frozen_pairs()
+    gap_hot, t_hot = _train(0.07, a, b)
+    gap_cold, t_cold = _train(0.01, a, b)
+    assert t_cold <= 0.0101 < t_hot  # the clamp holds tau at 0.01
+    assert gap_cold > gap_hot + 0.1
+
+
+def test_early_stopping_uses_validation_and_restores_the_best_epoch(tmp_path):
+    a, b = _frozen_pairs(200)
+    scores = iter([0.1, 0.5, 0.3, 0.2, 0.4, 0.9, 0.9])  # best at epoch 1, then 3 epochs (2, 3, 4) without a better one
+    seen = []
+
+    def validate(model):
+        seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scores)
+
+    torch.manual_seed(0)
+    model = PairModel(Projection(64, 8), Projection(48, 8))
+    hist = train_pair(model, a, b, TrainSpec(7, 50, 1e-2, patience=3), tmp_path / "run", progress=False,
+                      validate=validate)
+    assert hist["best_epoch"] == 1 and hist["stopped_early"] and len(hist["loss"]) == 5
+    assert all(torch.equal(v, seen[1][k]) for k, v in model.state_dict().items())  # the best epoch's weights
+    again = PairModel(Projection(64, 8), Projection(48, 8))  # a finished run loads at its best, trains no more
+    hist2 = train_pair(again, a, b, TrainSpec(7, 50, 1e-2, patience=3), tmp_path / "run", progress=False,
+                       validate=lambda m: pytest.fail("a finished run must not train or validate again"))
+    assert hist2 == hist and all(torch.equal(v, seen[1][k]) for k, v in again.state_dict().items())
+
+
+def test_clip_settings_are_validated():
+    with pytest.raises(ValueError, match="below the clamp"):
+        TrainSpec(init_temperature=0.005)
+    with pytest.raises(ValueError, match="depth 1, 2 or 4"):
+        make_config(spaces.SpaceConfig, "smoke", {"clip_heads": ["3"]})
+    with pytest.raises(ValueError, match="clip_select"):
+        make_config(spaces.SpaceConfig, "smoke", {"clip_select": 0})
+    with pytest.raises(ValueError, match="depth must be"):
+        MLPHead(8, 4, depth=3)
+    head = MLPHead(8, 4, depth=4, width=16, norm=True)
+    assert head(torch.rand(5, 8)).shape == (5, 4)
+    assert sum(isinstance(m, torch.nn.LayerNorm) for m in head.modules()) == 4
+
+
+def test_clip_fields_do_not_move_the_ablation_spaces():
+    base = make_config(spaces.SpaceConfig, "default")
+    changed = make_config(spaces.SpaceConfig, "default", {"clip_lr": 1e-3})
+    assert spaces.run_dir(base, "flickr8k-locked") == spaces.run_dir(changed, "flickr8k-locked")
+    assert spaces.run_dir(base, "flickr8k-clip") != spaces.run_dir(changed, "flickr8k-clip")
+
+
+def test_world_clip_smoke_trains_at_the_clamp_and_stops_on_validation(tmp_path, monkeypatch):
+    monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
+    cfg = make_config(spaces.SpaceConfig, "smoke", {"world_clip_max_epochs": 3, "world_clip_patience": 1})
+    rep = spaces.train_space(cfg, "world-clip", progress=False)
+    h = rep["history"]
+    assert len(h["val"]) == len(h["loss"]) >= 1 and rep["temperature"] <= 0.0101
+    assert rep["val_score"] == max(h["val"]) and rep["test_pairs"][0].shape == (cfg.n_test, cfg.clip_dim)
+
+
+def test_flickr8k_clip_task_chooses_a_head_and_its_encoder_round_trips(data_root, tmp_path, monkeypatch):
+    """The smoke flickr8k-clip space picks its head by validation score; the evaluation command's encoder,
+    rebuilt from the saved spec and weights, embeds the test photos exactly as the task did."""
+    from c3lib import decoders, tasks
+    from c3lib.encoders.registry import embed_images
+
+    monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
+    space = spaces.load_or_train_space("flickr8k-clip", "smoke", data_dir=str(data_root), progress=False)
+    cands = space["candidates"]
+    assert set(cands) == set(space["config"].clip_heads)
+    assert space["val_score"] == max(c["val_score"] for c in cands.values()) == cands[space["head"]]["val_score"]
+    assert space["n_train"] + space["n_select"] == space["config"].clip_flickr_train
+    task = tasks.build_task("flickr8k-clip", "smoke", 200, 20, 8, data_dir=str(data_root), progress=False)
+    assert task.name == "flickr8k-clip" and task.encoder["name"] in ("efficientnet-head", "efficientnet-projection")
+    assert task.test_emb.shape == (8, space["config"].clip_dim)
+    decoders._write_encoder(task, tmp_path)
+    again = embed_images(task.test_paths, tmp_path, task.encoder)
+    np.testing.assert_allclose(again, task.test_emb, rtol=1e-4, atol=1e-5)
+
+
+def test_each_clip_space_hashes_only_its_own_settings():
+    base = make_config(spaces.SpaceConfig, "default")
+    world = make_config(spaces.SpaceConfig, "default", {"world_clip_patience": 9})
+    flickr = make_config(spaces.SpaceConfig, "default", {"clip_heads": ["1"]})
+    assert spaces.run_dir(base, "flickr8k-clip") == spaces.run_dir(world, "flickr8k-clip")
+    assert spaces.run_dir(base, "world-clip") != spaces.run_dir(world, "world-clip")
+    assert spaces.run_dir(base, "world-clip") == spaces.run_dir(flickr, "world-clip")
+    assert spaces.run_dir(base, "flickr8k-clip") != spaces.run_dir(flickr, "flickr8k-clip")
