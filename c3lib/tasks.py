@@ -52,6 +52,7 @@ class CrossModalTask:
     source: str = "text"  # the modality trained on
     target: str = "image"  # the modality seen only at inference
     pair_targets: list | None = None  # the targets of the unpaired items, where the data pairs them
+    pair_source_emb: np.ndarray | None = None  # (k, d) source embedding of each unpaired item's first target
     attributes: list[dict] | None = None  # world scene ground truth per test item
     encoder: dict | None = None  # target encoder spec saved with each model (for c3lib.evaluate)
     encoder_files: dict[str, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
@@ -107,6 +108,7 @@ def world_task(space_preset: str, n_train: int, n_val: int, n_test: int, seed: i
     return CrossModalTask(
         name="world" if space_name == "image-text" else space_name, train_emb=tr_e, train_targets=tr_c, val_emb=va_e, val_targets=va_c,
         unpaired_emb=embed(tower, train["a"]), pair_targets=[list(five) for five in train["captions"]],
+        pair_source_emb=txt.reshape(len(caps) // 5, 5, -1)[:, 0],
         test_emb=embed(tower, test["a"]),
         test_refs=[list(five) for five in test["captions"]],
         test_ids=[f"test-{i:05d}" for i in range(len(test["a"]))],
@@ -168,11 +170,13 @@ def flickr_task(text_source: str, space_preset: str, n_train: int, n_val: int, n
     txt = embed(model.tower_b, torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)))
     tr_e, tr_c, va_e, va_c = _split_texts(txt, caps, n_train, n_val, seed)
     k = min(n_test, len(te["a"]))
+    paired = txt[::5] if text_source == "flickr8k" else embed(  # each training photo's first caption
+        model.tower_b, torch.from_numpy(np.ascontiguousarray(tr["b"][:, 0], dtype=np.float32)))
     enc_spec, enc_weights = _head_encoder(space)
     return CrossModalTask(
         name=name, train_emb=tr_e, train_targets=tr_c, val_emb=va_e, val_targets=va_c,
         unpaired_emb=embed(model.tower_a, torch.from_numpy(tr["a"])),
-        pair_targets=[list(five) for five in tr["captions"]],
+        pair_targets=[list(five) for five in tr["captions"]], pair_source_emb=paired,
         test_emb=embed(model.tower_a, torch.from_numpy(te["a"][:k])),
         test_refs=[list(five) for five in te["captions"][:k]], test_ids=[p.name for p in te["paths"][:k]],
         test_paths=list(te["paths"][:k]),
@@ -213,6 +217,30 @@ def coco_clip_task(n_train: int, n_val: int, n_test: int, seed: int = 0, data_di
         test_paths=list(test.image_paths), encoder={"name": "openclip", "model": "ViT-B-32", "weights": "openai"},
         info={"space": "CLIP ViT-B/32 openai (the paper's)", "text_source": "MS-COCO Karpathy train+restval",
               "test_images": "MS-COCO Karpathy test"})
+
+
+def selection_targets(name: str, space_preset: str, n: int, seed: int = 0, data_dir: str = "",
+                      progress: bool = False) -> tuple[np.ndarray, list[list[str]]]:
+    """``(image embeddings (m, d), reference captions)`` of up to ``n`` held-out images for choosing a setting
+    (chapter 11's sigma): never the test images, never seen by a decoder. World: validation-split scenes;
+    Flickr8k: the val photos after the test ones (the test set is the first ``flickr_test``)."""
+    import torch
+
+    if name in ("world", "world-clip"):
+        space = spaces.load_or_train_space("image-text" if name == "world" else name, space_preset, seed, data_dir,
+                                           progress=progress)
+        val = spaces.world_data(space["config"], "image-text", "val", n, vocab=space["vocab"])
+        return embed(space["model"].tower_a, val["a"]), [list(five) for five in val["captions"]]
+    if name not in FLICKR_TASKS:
+        raise ValueError(f"no held-out selection images for task {name!r}; valid: world, world-clip, "
+                         f"{', '.join(FLICKR_TASKS)}")
+    space = spaces.load_or_train_space(FLICKR_TASKS[name][0], space_preset, seed, data_dir, progress=progress)
+    k = space["config"].flickr_test
+    va = spaces.flickr_features(space["config"], "val", k + n)
+    if len(va["a"]) <= k:
+        raise ValueError(f"Flickr8k val has {len(va['a'])} photos, all of them test photos (flickr_test={k}): "
+                         "none is left to choose a setting on")
+    return embed(space["model"].tower_a, torch.from_numpy(va["a"][k:])), [list(f) for f in va["captions"][k:]]
 
 
 def build_task(name: str, space_preset: str, n_train: int, n_val: int, n_test: int, seed: int = 0,

@@ -51,7 +51,7 @@ PAPER_ZERO_SHOT = {  # 0 %: the paper's Table 2, image-free zero-shot (the same 
 
 @dataclasses.dataclass(frozen=True)
 class LowDataConfig(ChapterConfig):
-    task: str = "flickr8k"  # captioning task of chapter 06 whose decoders we fine-tune: flickr8k | world
+    task: str = "flickr8k-clip"  # captioning task of chapter 06 whose decoders we fine-tune (tasks.TASKS)
     fractions: tuple[float, ...] = (1.0, 5.0, 25.0, 100.0)  # % of the pool's image-caption pairs
     seeds: tuple[int, ...] = (0, 1, 2)  # fine-tuning seeds (subset and training) below 100 %
     seeds_full: tuple[int, ...] = (0,)  # fine-tuning seeds at 100 % (the subset is the whole pool)
@@ -177,7 +177,7 @@ def run(cfg: LowDataConfig, progress: bool = True) -> dict[str, Any]:
     for f in cfg.fractions:
         check_fraction(f)
     task = cfg.setup.task(cfg.task, cfg.preset, cfg.seed, cfg.data_dir)
-    pre_cfg = cfg.setup.decoder
+    pre_cfg = cfg.setup.decoder_for(cfg.task)
     pretrained = {v: train_or_load(task, v, 0, pre_cfg, cfg.setup.noise_std)[0] for v in cfg.variants}
     img_emb, img_pairs = task.pairs()
     pool_img, val_img = split_images(len(img_pairs), cfg.n_val_images, cfg.seed, cfg.n_pool_images)
