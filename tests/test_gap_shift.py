@@ -69,3 +69,25 @@ def test_shift_panel_decodes_shifted_embeddings():
     assert clean["captions"] == ["a red cube"] * 3 and clean["ROUGE-1"] > 99
     moved = ch.shift_panel(_Reader(), emb, refs, c, 1.0, k=3)
     assert moved["captions"] == ["noise noise"] * 3 and moved["ROUGE-1"] < 1
+
+
+def test_normalised_sensitivity_is_in_gap_units_and_shares_of_the_unshifted_score():
+    from c3lib.chapters import ch10_gap_shift as ch
+
+    rows = [{"norm": 0.0, "ROUGE-1": 40.0}, {"norm": 0.5, "ROUGE-1": 30.0}, {"norm": 1.0, "ROUGE-1": 10.0}]
+    out = ch.normalised(rows, gap_length=0.5)
+    assert [r["shift_in_gaps"] for r in out] == [0.0, 1.0, 2.0]
+    assert [r["relative"] for r in out] == [1.0, 0.75, 0.25]
+    paper = ch.paper_normalised()
+    assert paper[0]["relative"] == 1.0 and abs(paper[-1]["shift_in_gaps"] - 2.0 / 0.82) < 1e-12
+    assert all(r["shift_in_gaps"] != r["shift_in_gaps"] for r in ch.normalised(rows, None))  # NaN: no gap known
+
+
+def test_a_space_needs_text_with_minilm_features():
+    import pytest
+
+    from c3lib.chapters import ch10_gap_shift as ch
+    from c3lib.config import make_config
+
+    with pytest.raises(ValueError, match="bag-of-words"):
+        make_config(ch.GapShiftConfig, "smoke", {"space": "flickr8k-clip"})

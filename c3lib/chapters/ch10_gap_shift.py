@@ -62,6 +62,7 @@ PAPER_TABLE6 = {  # ||c||: (ROUGE-1, ROUGE-L, METEOR), paper Table 6 (CLIP text 
 class GapShiftConfig(ChapterConfig):
     norms: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0)  # gap distances ||c|| (Table 6)
     source: str = "flickr8k"  # caption texts: flickr8k | coco | bag-of-words (generated, no data needed)
+    space: str = "flickr8k-clip"  # text embeddings through this chapter 05 space's text tower; "" = MiniLM as is
     n_train: int = 8000  # training captions (MiniLM text embeddings)
     n_test: int = 500  # held-out captions to reconstruct
     var_kept: float = 0.99  # the "span": principal directions holding this share of the variance
@@ -72,12 +73,23 @@ class GapShiftConfig(ChapterConfig):
 
     PRESETS = {
         # the captioning decoder, trained longer here (max epochs; early stopping on validation text loss)
-        "smoke": {"source": "bag-of-words", "n_train": 400, "n_test": 60, "meteor": False,
+        "smoke": {"source": "bag-of-words", "space": "", "n_train": 400, "n_test": 60, "meteor": False,
                   "decoder": {"num_epochs": 12, "warmup_steps": 100, "min_word_freq": 1}},
         "default": {"n_train": 2000, "n_test": 200,  # ~15 min at 8000/500/10 here
                     "decoder": {"num_epochs": 8, "warmup_steps": 100}},
         "paper": {"source": "coco", "n_train": 40000, "n_test": 1000},  # ClipCap's recipe (c3lib.trainer)
     }
+
+    def __post_init__(self):
+        if self.space not in TEXT_SPACES:
+            raise ValueError(f"space must be one of {TEXT_SPACES} (a chapter 05 space with a text tower over "
+                             f"MiniLM, or '' for MiniLM as is), got {self.space!r}")
+        if self.space and self.source == "bag-of-words":
+            raise ValueError("the generated bag-of-words captions have no MiniLM features for a space's text "
+                             "tower: use space='' with source='bag-of-words'")
+
+
+TEXT_SPACES = ("", "flickr8k-clip", "flickr8k-locked")
 
 
 def load_texts(cfg: GapShiftConfig) -> dict:
@@ -100,9 +112,19 @@ def load_texts(cfg: GapShiftConfig) -> dict:
         emb = embeddings("captions-minilm", "all-MiniLM-L6-v2", caps, lambda: minilm_features(caps, progress=False),
                          max_len=64)
         encoder = "all-MiniLM-L6-v2 (384-d)"
+    gap = None
+    if cfg.space:
+        import torch
+
+        from c3lib.contrastive import embed
+        from c3lib.spaces import load_or_train_space
+
+        space = load_or_train_space(cfg.space, cfg.preset, cfg.seed, cfg.data_dir, progress=False)
+        emb = embed(space["model"].tower_b, torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32)))
+        encoder, gap = f"{cfg.space} text tower over MiniLM ({emb.shape[1]}-d)", float(space["trained"]["gap"])
     a, b = cfg.n_train, cfg.n_train + n_val
     return {"train": (caps[:a], emb[:a]), "val": (caps[a:b], emb[a:b]), "test": (caps[b:], emb[b:]),
-            "encoder": encoder}
+            "encoder": encoder, "gap_length": gap}
 
 
 def run(cfg: GapShiftConfig) -> dict:
@@ -120,6 +142,7 @@ def run(cfg: GapShiftConfig) -> dict:
     rows, captions = shift_sweep(cap, te_emb, [[t] for t in te_caps], c, cfg.norms, cfg.meteor)
     return {"rows": rows, "captions": captions, "references": te_caps, "direction": diag, "train_log": log,
             "encoder": texts["encoder"], "n_train": len(tr_caps), "n_test": len(te_caps),
+            "gap_length": texts["gap_length"],
             "captioner": cap, "c": c, "test_emb": te_emb}  # the last three for the live panel (not saved)
 
 
@@ -146,6 +169,23 @@ def rouge_drop(rows: Sequence[dict]) -> dict:
     scores = [r["ROUGE-1"] for r in rows]
     return {"r0": r0, "r1": r1, "r2": r2, "drop_ours": (r0 - r2) / r0 if r0 else float("nan"),
             "drop_paper": (p0 - p2) / p0, "monotone": all(b - a <= 1.0 for a, b in zip(scores, scores[1:]))}
+
+
+PAPER_GAP_LENGTH = 0.82  # CLIP ViT-B/32's gap on MS-COCO (the paper's Table 1): the unit of its Table 6's ||c||
+
+
+def normalised(rows: Sequence[dict], gap_length: float | None, metric: str = "ROUGE-1") -> list[dict]:
+    """Each sweep point as (‖c‖ / the space's gap length, score / score at ‖c‖ = 0): the sensitivity in the
+    space's own units, comparable across spaces; the paper's Table 6 in CLIP's gap (``gap_length`` None: NaN)."""
+    at0 = next((r[metric] for r in rows if r["norm"] == 0.0), float("nan"))
+    unit = gap_length if gap_length else float("nan")
+    return [{"norm": r["norm"], "shift_in_gaps": r["norm"] / unit,
+             "relative": r[metric] / at0 if at0 else float("nan")} for r in rows]
+
+
+def paper_normalised() -> list[dict]:
+    """The paper's Table 6 ROUGE-1 in the same units (CLIP's gap length, share of the unshifted score)."""
+    return normalised([{"norm": k, "ROUGE-1": v[0]} for k, v in PAPER_TABLE6.items()], PAPER_GAP_LENGTH)
 
 
 def claims(rows: Sequence[dict], space: str) -> dict[str, dict[str, bool | None]]:
