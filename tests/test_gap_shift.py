@@ -91,3 +91,16 @@ def test_a_space_needs_text_with_minilm_features():
 
     with pytest.raises(ValueError, match="bag-of-words"):
         make_config(ch.GapShiftConfig, "smoke", {"space": "flickr8k-clip"})
+
+
+def test_span_share_is_one_inside_the_span_and_zero_orthogonal_to_it():
+    import numpy as np
+
+    from c3lib.chapters import ch10_gap_shift as ch
+
+    rng = np.random.default_rng(0)
+    emb = np.zeros((200, 8))
+    emb[:, :3] = rng.normal(size=(200, 3))  # the span: the first three axes
+    assert abs(ch.span_share(emb, np.eye(8)[1]) - 1.0) < 1e-9
+    assert ch.span_share(emb, np.eye(8)[5]) < 1e-9
+    assert abs(ch.span_share(emb, np.eye(8)[0] + np.eye(8)[6]) - 0.5) < 1e-9

@@ -39,6 +39,16 @@ def orthogonal_direction(emb: np.ndarray, rng: np.random.Generator, var_kept: fl
     return c, {"span_dims": k, "dim": d, "variance_fraction_along_c": frac}
 
 
+def span_share(emb: np.ndarray, v: np.ndarray, var_kept: float = 0.99) -> float:
+    """Share of ``v``'s squared norm inside the principal span of ``emb`` (the directions holding ``var_kept``
+    of its variance): 0 for a shift orthogonal to the span, as Table 6's ``c``."""
+    centred = emb - emb.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    var = s ** 2 / (s ** 2).sum()
+    k = int(np.searchsorted(np.cumsum(var), var_kept) + 1)
+    return float(((vt[:k] @ v) ** 2).sum() / (v @ v))
+
+
 def shift_sweep(captioner, emb: np.ndarray, references: Sequence[Sequence[str]], direction: np.ndarray,
                 norms: Sequence[float], meteor: bool = True) -> tuple[list[dict], list[list[str]]]:
     """Caption ``normalize(emb) + r * direction`` for each ``r`` in ``norms`` -> (metrics per r, captions)."""
@@ -122,9 +132,11 @@ def load_texts(cfg: GapShiftConfig) -> dict:
         space = load_or_train_space(cfg.space, cfg.preset, cfg.seed, cfg.data_dir, progress=False)
         emb = embed(space["model"].tower_b, torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32)))
         encoder, gap = f"{cfg.space} text tower over MiniLM ({emb.shape[1]}-d)", float(space["trained"]["gap"])
+        za, zb = (z / np.linalg.norm(z, axis=1, keepdims=True) for z in space["test_pairs"])
+        gap_vector = za.mean(0) - zb.mean(0)  # the space's own gap, image mean minus text mean (held-out pairs)
     a, b = cfg.n_train, cfg.n_train + n_val
     return {"train": (caps[:a], emb[:a]), "val": (caps[a:b], emb[a:b]), "test": (caps[b:], emb[b:]),
-            "encoder": encoder, "gap_length": gap}
+            "encoder": encoder, "gap_length": gap, "gap_vector": gap_vector if cfg.space else None}
 
 
 def run(cfg: GapShiftConfig) -> dict:
@@ -140,9 +152,14 @@ def run(cfg: GapShiftConfig) -> dict:
     x_train = tr_emb / np.linalg.norm(tr_emb, axis=1, keepdims=True)
     c, diag = orthogonal_direction(x_train, np.random.default_rng(cfg.seed + 7), cfg.var_kept)
     rows, captions = shift_sweep(cap, te_emb, [[t] for t in te_caps], c, cfg.norms, cfg.meteor)
+    along_gap = None
+    if texts["gap_vector"] is not None:  # the same sweep along the space's real gap direction (C1's situation)
+        g = texts["gap_vector"]
+        g_rows, _ = shift_sweep(cap, te_emb, [[t] for t in te_caps], g / np.linalg.norm(g), cfg.norms, False)
+        along_gap = {"rows": g_rows, "share_in_span": span_share(x_train, g, cfg.var_kept)}
     return {"rows": rows, "captions": captions, "references": te_caps, "direction": diag, "train_log": log,
             "encoder": texts["encoder"], "n_train": len(tr_caps), "n_test": len(te_caps),
-            "gap_length": texts["gap_length"],
+            "gap_length": texts["gap_length"], "along_gap": along_gap,
             "captioner": cap, "c": c, "test_emb": te_emb}  # the last three for the live panel (not saved)
 
 
