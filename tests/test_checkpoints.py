@@ -44,3 +44,19 @@ def test_a_checkpoint_written_before_manifests_still_loads(tmp_path):
     loaded = _model()
     assert train_pair(loaded, *_data(), spec, folder, progress=False) == history
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), full.state_dict().values()))
+
+
+def test_settings_added_later_enter_the_checkpoint_key_only_when_set():
+    from dataclasses import asdict
+
+    import torch
+
+    from c3lib.cache import content_digest, key_of
+    from c3lib.contrastive import TrainSpec, checkpoint_key
+
+    xa, xb = torch.zeros(4, 3), torch.ones(4, 3)
+    old = {k: v for k, v in asdict(TrainSpec()).items() if k not in ("max_logit_scale", "patience", "decay_gains")}
+    before = key_of({"checkpoint": "contrastive", "spec": old, "multi_b": False, "data": content_digest([xa, xb])})
+    assert checkpoint_key(TrainSpec(), xa, xb, False) == before  # checkpoints written before them stay valid
+    assert checkpoint_key(TrainSpec(patience=3), xa, xb, False) != before
+    assert checkpoint_key(TrainSpec(decay_gains=False), xa, xb, False) != before

@@ -118,3 +118,21 @@ def test_each_clip_space_hashes_only_its_own_settings():
     assert spaces.run_dir(base, "world-clip") != spaces.run_dir(world, "world-clip")
     assert spaces.run_dir(base, "world-clip") == spaces.run_dir(flickr, "world-clip")
     assert spaces.run_dir(base, "flickr8k-clip") != spaces.run_dir(flickr, "flickr8k-clip")
+
+
+def test_chapter05_claims_follow_the_measured_rows():
+    from c3lib.chapters import ch05_connect as ch
+
+    good = {"init_gap": 0.7, "centroid_gap": 0.95, "gap_length": 0.96, "gap_direction_cos": 0.99,
+            "orthogonality_mean": 0.0, "temperature": 0.01}
+    closed = {**good, "init_gap": 1.2, "centroid_gap": 0.3, "gap_length": 0.3}
+    sweep = {"flickr8k-clip tau0=0.07": {"init_temperature": 0.07, "gap": 0.1},
+             "flickr8k-clip tau0=0.01": {"init_temperature": 0.01, "gap": 0.96}}
+    out = ch.claims({"flickr8k-clip": good, "world-clip": closed, "image-text": closed, "CLIP (pretrained)": good},
+                    sweep)
+    assert set(out) == {"flickr8k-clip", "world-clip", "image-text"}  # CLIP's row is measured, not trained here
+    assert out["flickr8k-clip"] == {ch.BORN: True, ch.KEPT: True, ch.CLIP_LIKE: True, ch.FIG5: True}
+    assert out["world-clip"] == {ch.BORN: True, ch.KEPT: False, ch.CLIP_LIKE: False, ch.FIG5: None}
+    assert out["image-text"] == {ch.BORN: True, ch.KEPT: False}
+    reversed_sweep = {k: {**v, "gap": 1 - v["gap"]} for k, v in sweep.items()}
+    assert ch.claims({"flickr8k-clip": good}, reversed_sweep)["flickr8k-clip"][ch.FIG5] is False
