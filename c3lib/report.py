@@ -64,7 +64,14 @@ def plot_metric(summary: list[dict], tasks: Sequence[str], variants: Sequence[st
     """Bars of ``metric`` per variant for each space (error bars: std over seeds) and the paper's."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(3.3 * (len(tasks) + 1), 3.4))
+    n = len(tasks) + 1
+    cols = n if n <= 4 else 3  # wrap many spaces onto rows of three, so each panel stays readable on a page
+    rows = -(-n // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.4 * rows), squeeze=False)
+    axes = list(grid.ravel())
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    axes = axes[:n]
     for ax, task in zip(axes, tasks):
         rs = [r for r in summary if r["task"] == task]
         ax.bar([r["variant"] for r in rs], [r[metric] for r in rs], yerr=[r.get(f"{metric} std", 0) for r in rs],
