@@ -91,14 +91,12 @@ def clip_sigma_ratio(data_dir: str, n_pairs: int, seed: int) -> dict[str, float]
     return {"clip_sigma": CLIP_SIGMA, "clip_noise_per_dim": noise, "ratio": CLIP_SIGMA / noise}
 
 
-CLIP_SIGMA = math.sqrt(0.016)  # the official code's noise (variance 0.016), set by hand for CLIP
+CLIP_SIGMA = CaptionSetup.noise_std  # the official code's noise (variance 0.016), set by hand for CLIP
 
 
-def _corrupt(cfg: SpanOnlyConfig, task, sigma: float, base: dict | None):
+def _corrupt(cfg: SpanOnlyConfig, task, sigma: float):
     """C2-corrupt (first seed) at ``sigma``: chapter 06's decoder at its sigma, else one trained here."""
-    if base is not None and math.isclose(sigma, cfg.setup.noise_std):
-        return train_or_load(task, "C2-corrupt", cfg.seeds[0], cfg.setup.decoder_for(task.name), sigma)[0]
-    root = runs_dir("11_span_only_noise") / f"sigma{sigma:.4g}"
+    root = None if math.isclose(sigma, cfg.setup.noise_std) else runs_dir("11_span_only_noise") / f"sigma{sigma:.4g}"
     return train_or_load(task, "C2-corrupt", cfg.seeds[0], cfg.setup.decoder_for(task.name), sigma, root)[0]
 
 
@@ -119,7 +117,7 @@ def noise_sweep(cfg: SpanOnlyConfig, out: dict, ratio: dict | None) -> tuple[lis
                     and r["seed"] == cfg.seeds[0])
 
         def point(sigma: float, role: str) -> dict:
-            cap = _corrupt(cfg, task, sigma, base)
+            cap = _corrupt(cfg, task, sigma)
             m = base if math.isclose(sigma, cfg.setup.noise_std) else score(cap, task, meteor=False)[0]
             sel = caption_metrics(cap.caption_raw(sel_emb, modality="target"), sel_refs, meteor=False)
             return {"space": name, "sigma": float(sigma), "role": role, "CIDEr": m["CIDEr"], "BLEU-4": m["BLEU-4"],
