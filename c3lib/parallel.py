@@ -32,6 +32,42 @@ class ChapterFailed(RuntimeError):
         self.num, self.trace, self.partial = num, trace, partial
 
 
+def pool_map(fn: Callable, jobs: list[tuple], workers: int, initializer: Callable | None = None,
+             initargs: tuple = (), desc: str = "jobs", progress: bool = False) -> list:
+    """``[fn(*job) for job in jobs]``, in that order, run by ``workers`` spawned processes (in this process
+    when ``workers <= 1``). Each worker first runs ``initializer(*initargs)`` (the parent too, when it runs the
+    jobs itself), which is where a job's shared inputs and its thread count are set, so a job computes the
+    same numbers wherever it runs. ``fn`` must be importable (a module-level function)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from c3lib.progress import progress as tqdm
+
+    bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
+    if workers <= 1 or len(jobs) <= 1:
+        if initializer is not None:
+            initializer(*initargs)
+        out = []
+        for job in jobs:
+            out.append(fn(*job))
+            bar.update()
+        bar.close()
+        return out
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"), initializer=initializer,
+                             initargs=initargs) as pool:
+        futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
+        out: list = [None] * len(jobs)
+        for fut in as_completed(futures):
+            out[futures[fut]] = fut.result()  # a job's exception is raised here, with its traceback
+            bar.update()
+    bar.close()
+    return out
+
+
+def default_workers() -> int:
+    """Worker processes for the jobs inside a chapter: one per core this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
 def order_key(num: str, needs: dict[str, list[str]], wall: dict[str, float]) -> tuple:
     """Sort key of a ready chapter: most dependents first, then the longest last wall time, then number."""
     dependents = sum(num in deps for deps in needs.values())

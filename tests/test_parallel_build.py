@@ -124,3 +124,18 @@ def test_two_gloo_processes_follow_the_single_process_loss_curve(tmp_path):
             assert abs(a[k] - b[k]) <= 1e-6 * abs(a[k]), (k, a[k], b[k])
     assert one["log"][0]["train_loss"] > one["log"][-1]["train_loss"]  # it learned something
     assert np.abs(np.array(one["weights_head"]) - np.array(two["weights_head"])).max() <= 1e-6
+
+
+def _scaled(x):
+    return x * int(os.environ["_C3_TEST_SCALE"])
+
+
+def _set_scale(k):
+    os.environ["_C3_TEST_SCALE"] = str(k)
+
+
+def test_pool_map_keeps_job_order_and_runs_the_initializer_everywhere(monkeypatch):
+    monkeypatch.delenv("_C3_TEST_SCALE", raising=False)  # the in-process run sets it; monkeypatch undoes it
+    jobs = [(i,) for i in range(6)]
+    assert parallel.pool_map(_scaled, jobs, 2, _set_scale, (3,)) == [0, 3, 6, 9, 12, 15]
+    assert parallel.pool_map(_scaled, jobs, 1, _set_scale, (2,)) == [0, 2, 4, 6, 8, 10]
