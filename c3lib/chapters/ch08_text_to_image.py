@@ -5,22 +5,30 @@ training images from their own *image* embeddings, passed through a training tra
 image); it never sees text. At test time it draws from the *text* embeddings of held-out captions,
 normalised, minus the text mean, renormalised (no noise): the C3 transform with the roles swapped.
 
-Rows: C1, C2-collapse, C2-corrupt, C3, LAFITE's own perturbation (official code: ``normalise((1 - xi) h +
-xi u)``, ``u`` a random unit direction, ``xi = 0.75`` for image features), each over ``seeds``; the
-supervised ceiling (the C1 generator, whose training input is the clean image embedding, conditioned on
-the test images' own embeddings: in distribution, and no noise has thrown information away) and real vs
-real images (the FID floor at the same N). Every row is scored on the same N prompts (``n_eval``).
+Spaces: the CLIP-recipe spaces of chapter 05, ``world-clip`` (world renders; every prompt has ground-truth
+attributes) and ``flickr8k-clip`` (Flickr8k photos: train-split photos to train, val photos as the FID
+reference and their captions as prompts), and the ablation ``world`` (chapter 05's ``image-text`` space,
+small gap). Rows: C1, C2-collapse, C2-corrupt, C3, LAFITE's own perturbation (official code:
+``normalise((1 - xi) h + xi u)``, ``u`` a random unit direction, ``xi = 0.75`` for image features), each over
+the space's seeds; the supervised ceiling (the C1 generator, whose training input is the clean image
+embedding, conditioned on the test images' own embeddings: in distribution, and no noise has thrown
+information away) and real vs real images (the FID floor at the same N). Every row is scored on the same N
+prompts (``n_eval``). The generators (and their Inception features) are jobs of a process pool
+(:func:`c3lib.parallel.pool_map`); each job runs at the book's thread count with its own seed, so the numbers
+do not depend on ``workers``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
 
 from c3lib import image_metrics as im
+from c3lib import parallel, threads
 from c3lib.cache import cached, content_digest, key_of
 from c3lib.config import ChapterConfig, ConfigError
 from c3lib.contrastive import embed
@@ -33,7 +41,8 @@ from c3lib.transform import DEFAULT_NOISE_STD, C3Transform
 CHAPTER = "08_text_to_image"
 VARIANTS = ("C1", "C2-collapse", "C2-corrupt", "C3", "LAFITE")
 REFERENCES = ("supervised", "real-vs-real")
-SPACES = ("world",)
+WORLD_SPACES = {"world-clip": "world-clip", "world": "image-text"}  # chapter name -> chapter 05 space
+SPACES = ("world-clip", "flickr8k-clip", "world")
 PLACES = ("top left", "top", "top right", "left", "middle", "right", "bottom left", "bottom", "bottom right")
 LAFITE_LEVEL = 0.75  # LAFITE's official code, perturbation level of image features
 # Paper Table 3 (MS-COCO, CLIP ViT-B/32 + LAFITE): (FID, IS).
@@ -43,28 +52,31 @@ PAPER_TABLE3 = {"C1": (29.8, 22.4), "C2-collapse": (21.7, 24.4), "C2-corrupt": (
 
 @dataclass(frozen=True)
 class TextToImageConfig(ChapterConfig):
-    spaces: tuple[str, ...] = SPACES  # spaces to run (the world image-text space of chapter 05)
+    spaces: tuple[str, ...] = ("world-clip", "flickr8k-clip")  # of SPACES
     variants: tuple[str, ...] = VARIANTS  # trained rows
-    seeds: tuple[int, ...] = (0, 1, 2)  # generator seeds per variant
-    n_train: int = 0  # training images (0: all of chapter 05's training scenes)
+    seeds: tuple[int, ...] = (0, 1, 2)  # generator seeds per variant on the world spaces
+    flickr_seeds: tuple[int, ...] = (0,)  # on Flickr8k (one seed: the chapter's 12-minute CPU budget)
+    n_train: int = 0  # training images (0: all of chapter 05's training scenes / all Flickr8k train photos)
     n_eval: int = 128  # N: prompts, generated and real images per row (FID is biased at small N)
     image_size: int = 32  # generated and reference image side
-    num_steps: int = 600  # generator optimiser steps
+    num_steps: int = 500  # generator optimiser steps
     batch_size: int = 64  # generator batch
-    base_channels: int = 32  # generator width
+    base_channels: int = 16  # generator width
     noise_std: float = DEFAULT_NOISE_STD  # C3 / C2-corrupt noise std (CapDec's variance 0.016)
     lafite_level: float = LAFITE_LEVEL  # LAFITE perturbation level xi
-    classifier_epochs: int = 6  # attribute classifier epochs on real training renders
+    classifier_epochs: int = 12  # attribute classifier epochs on real training renders (6 was unstable)
     n_examples: int = 6  # Fig 11 prompts
+    workers: int = 0  # processes for the generators (0: one per core); the numbers do not depend on it
     save_runs: bool = True  # keep generators in runs/08_text_to_image
 
     PRESETS = {
-        "smoke": {"n_eval": 8, "num_steps": 40, "batch_size": 32, "image_size": 16, "base_channels": 16,
-                  "seeds": (0,), "classifier_epochs": 2, "n_examples": 4},
-        # default: sized to the CPU budget (15 generators + Inception at ~2 images/s on one core): N = 48
+        "smoke": {"spaces": ("world-clip",), "n_eval": 8, "num_steps": 40, "batch_size": 32, "image_size": 16,
+                  "seeds": (0,), "classifier_epochs": 2, "n_examples": 4, "workers": 1},
+        # default: sized to 12 minutes on 2 cores (Inception-v3 runs at ~4 images/s on one core): N = 48
         # prompts per row (FID is biased upwards at small N; real-vs-real at the same N is the floor)
-        "default": {"n_eval": 48, "num_steps": 300, "base_channels": 16},
-        "paper": {"n_eval": 2000, "num_steps": 20000, "image_size": 64, "base_channels": 64},
+        "default": {"n_eval": 48},
+        "paper": {"n_eval": 480, "num_steps": 20000, "image_size": 64, "base_channels": 64,
+                  "flickr_seeds": (0, 1, 2)},
     }
 
     def __post_init__(self):
@@ -76,8 +88,13 @@ class TextToImageConfig(ChapterConfig):
         bad = [s for s in self.spaces if s not in SPACES]
         if bad:
             raise ConfigError(f"unknown space(s) {bad}; valid: {', '.join(SPACES)}")
-        if self.n_eval < 8 or not self.seeds:
-            raise ConfigError("n_eval must be >= 8 and seeds non-empty")
+        if self.n_eval < 8 or not self.seeds or not self.flickr_seeds:
+            raise ConfigError("n_eval must be >= 8 and seeds and flickr_seeds non-empty")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0 (0: one per core), got {self.workers}")
+
+    def seeds_of(self, space: str) -> tuple[int, ...]:
+        return self.flickr_seeds if space == "flickr8k-clip" else self.seeds
 
     def generator_config(self, cond_dim: int, seed: int) -> GeneratorConfig:
         base = SIZES.get(self.preset, SIZES["default"])
@@ -103,30 +120,83 @@ class LafitePerturbation:
         return self.normalise((1 - self.level) * self.normalise(x) + self.level * u).astype(np.float32)
 
 
-def world_task(cfg: TextToImageConfig, progress: bool = False) -> dict[str, Any]:
-    """The chapter 05 world image-text space, its training images and 2N held-out test scenes."""
+def _u8(images: torch.Tensor) -> torch.Tensor:
+    return im.to_uint8(images.clamp(0, 1))
+
+
+def world_task(cfg: TextToImageConfig, space: str = "world-clip", progress: bool = False) -> dict[str, Any]:
+    """A chapter 05 world space (``world-clip`` or ``world``), its training renders and 2N held-out test
+    scenes (test split: never seen by the space or the generator)."""
     space_preset = "smoke" if cfg.preset == "smoke" else "default"
-    space = load_or_train_space("image-text", space_preset, cfg.seed, cfg.data_dir, progress=progress)
-    ccfg, model, vocab = space["config"], space["model"], space["vocab"]
+    sp = load_or_train_space(WORLD_SPACES[space], space_preset, cfg.seed, cfg.data_dir, progress=progress)
+    ccfg, model, vocab = sp["config"], sp["model"], sp["vocab"]
     train = world_data(ccfg, "image-text", "train", ccfg.n_train if cfg.n_train <= 0 else cfg.n_train, vocab=vocab)
     test = world_data(ccfg, "image-text", "test", 2 * cfg.n_eval, vocab=vocab)
     rng = np.random.default_rng([cfg.seed, 8])
     pick = rng.integers(0, 5, 2 * cfg.n_eval)  # one caption per test scene is its prompt
     prompts = test["b"][torch.arange(2 * cfg.n_eval), torch.as_tensor(pick)]  # [2N, L]
     ids = train["b"]
+    tower, size = model.tower_a, ccfg.image_size
     return {
-        "model": model, "tower_size": ccfg.image_size,
-        "img_train": embed(model.tower_a, train["a"]),  # [n, d]
+        "img_train": embed(tower, train["a"]),  # [n, d]
         "txt_train": embed(model.tower_b, ids.reshape(-1, ids.shape[-1])),  # [5n, d], unpaired text: its mean only
-        "images_train": resize(train["a"], cfg.image_size),  # [n, 3, S, S]
+        "images_train": _u8(resize(train["a"], cfg.image_size)),  # [n, 3, S, S] uint8
         "attrs_train": [train["scenes"].attributes(i) for i in range(len(train["a"]))],
-        "img_test": embed(model.tower_a, test["a"][:cfg.n_eval]),
+        "img_test": embed(tower, test["a"][:cfg.n_eval]),
         "txt_test": embed(model.tower_b, prompts[:cfg.n_eval]),
-        "images_test": resize(test["a"], cfg.image_size),  # first N: references; last N: real-vs-real
+        "images_test": _u8(resize(test["a"], cfg.image_size)),  # first N: references; last N: real-vs-real
         "attrs_test": [test["scenes"].attributes(i) for i in range(2 * cfg.n_eval)],
         "prompts": [test["captions"][i][pick[i]] for i in range(cfg.n_eval)],
-        "space_gap": space["trained"]["gap"],
+        "tower": lambda images: embed(tower, resize(images, size)),  # the space's own image encoder
+        "space_gap": sp["trained"]["gap"],
     }
+
+
+def flickr_task(cfg: TextToImageConfig, progress: bool = False) -> dict[str, Any]:
+    """``flickr8k-clip``: train-split photos (their embeddings: frozen EfficientNet-Lite0, then the space's
+    image head) to train on; the first 2N val photos as the FID reference (N) and real-vs-real (N), one
+    caption of each of the first N as its prompt. The space never chose anything on the val photos."""
+    from c3lib.data.loaders import photo_pixels
+    from c3lib.encoders.frozen import efficientnet_features
+    from c3lib.spaces import flickr_features
+
+    space_preset = "smoke" if cfg.preset == "smoke" else "default"
+    sp = load_or_train_space("flickr8k-clip", space_preset, cfg.seed, cfg.data_dir, progress=progress)
+    ccfg, model = sp["config"], sp["model"]
+    n = cfg.n_eval
+    tr = flickr_features(ccfg, "train", ccfg.clip_flickr_train if cfg.n_train <= 0 else cfg.n_train)
+    te = flickr_features(ccfg, "val", max(ccfg.flickr_test, 2 * n))
+    if len(te["a"]) < 2 * n:
+        raise ConfigError(f"n_eval={n} needs {2 * n} Flickr8k val photos but there are {len(te['a'])}; lower n_eval")
+
+    def pixels(paths, name):
+        arr = cached(f"08-flickr-{name}-pixels", {"photos": [p.name for p in paths], "size": cfg.image_size,
+                                                  "crop": "centre square, box filter"},
+                     lambda: photo_pixels(list(paths), cfg.image_size))
+        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S] uint8
+
+    def tower(images: torch.Tensor) -> np.ndarray:
+        from PIL import Image
+
+        pil = [Image.fromarray(x.permute(1, 2, 0).numpy()) for x in _u8(images)]
+        return embed(model.tower_a, torch.from_numpy(efficientnet_features(pil, progress=False)))
+
+    pick = np.random.default_rng([cfg.seed, 8]).integers(0, 5, n)
+    f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
+    return {
+        "img_train": embed(model.tower_a, f32(tr["a"])),
+        "txt_train": embed(model.tower_b, f32(tr["b"].reshape(-1, tr["b"].shape[-1]))),  # unpaired: its mean
+        "images_train": pixels(tr["paths"], "train"),
+        "img_test": embed(model.tower_a, f32(te["a"][:n])),
+        "txt_test": embed(model.tower_b, f32(te["b"][np.arange(n), pick])),
+        "images_test": pixels(te["paths"][:2 * n], "val"),
+        "prompts": [te["captions"][i][pick[i]] for i in range(n)],
+        "tower": tower, "space_gap": sp["trained"]["gap"],
+    }
+
+
+def build_task(cfg: TextToImageConfig, space: str, progress: bool = False) -> dict[str, Any]:
+    return flickr_task(cfg, progress) if space == "flickr8k-clip" else world_task(cfg, space, progress)
 
 
 def train_transform(variant: str, img_train: np.ndarray, txt_train: np.ndarray, cfg: TextToImageConfig, seed: int):
@@ -139,13 +209,13 @@ def train_transform(variant: str, img_train: np.ndarray, txt_train: np.ndarray, 
             lambda x, modality: t.transform(x, modality, train=False).astype(np.float32))
 
 
-def train_generator(task: dict, variant: str, seed: int, cfg: TextToImageConfig, space: str = "world"):
+def train_generator(task: dict, variant: str, seed: int, cfg: TextToImageConfig, space: str = "world-clip"):
     """One generator from the run store (trained when absent) and its inference map."""
     fit_map, infer = train_transform(variant, task["img_train"], task["txt_train"], cfg, seed)
     gcfg = cfg.generator_config(task["img_train"].shape[1], seed)
     key = key_of({"generator": gcfg.to_dict(), "variant": variant, "noise_std": cfg.noise_std,
                   "lafite_level": cfg.lafite_level,
-                  "data": content_digest([task["img_train"], task["txt_train"], task["images_train"]])})
+                  "data": content_digest([task["img_train"], task["txt_train"], task["images_train"].numpy()])})
     folder = run_path(CHAPTER, f"{space}-{cfg.preset}" if cfg.preset != "default" else space, variant, seed)
     gen, loaded = train_or_load(folder, key, lambda: EmbeddingGenerator(gcfg).fit(task["img_train"],
                                 task["images_train"], fit_map), lambda m, f: m.write(f), EmbeddingGenerator.read,
@@ -153,91 +223,134 @@ def train_generator(task: dict, variant: str, seed: int, cfg: TextToImageConfig,
     return gen, infer, loaded
 
 
-def _tower_features(task: dict, images: torch.Tensor) -> np.ndarray:
-    return embed(task["model"].tower_a, resize(images, task["tower_size"]))
+# --- the pool's jobs: what they need is set once per worker by _init_jobs ---
+_JOBS: dict[str, Any] = {}
+_SHIPPED = ("img_train", "txt_train", "images_train", "img_test", "txt_test", "images_test")
 
 
-def score(task: dict, images: torch.Tensor, ref: dict, classifier: im.AttributeClassifier) -> dict[str, float]:
-    """FID (Inception and the space's image tower) against the N references, attribute accuracy, cosine."""
-    feats = ref["inception"](images)
-    tower = _tower_features(task, images)
-    return {"fid": im.fid(feats, ref["inc_ref"]), "fid_space": im.fid(tower, ref["tower_ref"]),
-            "attr_accuracy": classifier.accuracy(images, task["attrs_test"][:len(images)]),
-            "text_image_cosine": im.text_image_cosine(tower, task["txt_test"])}
+@lru_cache(maxsize=1)
+def _inception() -> im.InceptionFeatures:
+    return im.InceptionFeatures()
 
 
-def references(task: dict, cfg: TextToImageConfig) -> dict[str, Any]:
-    """Inception features of the 2N real test images (computed once, cached) and the classifier."""
-    inception = im.InceptionFeatures()
-    real = task["images_test"]
-    inc = cached("08-inception-real", {"images": content_digest(im.to_uint8(real)), "net": "fid-helper default_1"},
-                 lambda: inception(real))
-    n = cfg.n_eval
-    classifier = im.AttributeClassifier({"shape": SHAPES, "colour": COLOURS, "size": OBJ_SIZES, "place": PLACES})
-    classifier.fit(task["images_train"], task["attrs_train"], cfg.classifier_epochs, seed=cfg.seed)
-    held_out = classifier.accuracy(real[n:], task["attrs_test"][n:])
-    return {"inception": inception, "inc_ref": inc[:n], "inc_other": inc[n:],
-            "tower_ref": _tower_features(task, real[:n]), "tower_other": _tower_features(task, real[n:]),
-            "classifier": classifier, "classifier_held_out": held_out}
+def _init_jobs(cfg: TextToImageConfig, tasks: dict[str, dict]) -> None:
+    threads.configure()
+    _JOBS.clear()
+    _JOBS.update({"cfg": cfg, "tasks": tasks})
 
 
-def run(cfg: TextToImageConfig, progress: bool = True) -> dict[str, Any]:
-    """Train every (variant, seed) generator, score it and the reference rows; see the module docstring."""
-    from c3lib.progress import progress as tqdm  # off in the book (C3_PROGRESS=0)
-
-    out: dict[str, Any] = {"runs": [], "examples": {}, "spaces": {}}
-    for space in cfg.spaces:
-        task = world_task(cfg, progress=False)
-        ref = references(task, cfg)
-        n, k = cfg.n_eval, cfg.n_examples
-        ex = {"prompts": task["prompts"][:k], "real": task["images_test"][:k]}
-        bar = tqdm(total=len(cfg.variants) * len(cfg.seeds), desc="generators", disable=not progress)
-        for variant in cfg.variants:
-            for seed in cfg.seeds:
-                gen, infer, loaded = train_generator(task, variant, seed, cfg, space)
-                images = gen.sample(infer(task["txt_test"], "target"))
-                rec = {"space": space, "variant": variant, "seed": seed, "loaded": loaded,
-                       "train_seconds": gen.history.get("seconds"), "final_loss": gen.history["loss"][-1],
-                       **score(task, images, ref, ref["classifier"])}
-                out["runs"].append(rec)
-                if seed == cfg.seeds[0]:
-                    ex[variant] = images[:k]
-                if variant == "C1":  # the ceiling: the same generator from the test images' own embeddings
-                    sup = gen.sample(infer(task["img_test"], "source"))
-                    out["runs"].append({"space": space, "variant": "supervised", "seed": seed,
-                                        **score(task, sup, ref, ref["classifier"])})
-                    if seed == cfg.seeds[0]:
-                        ex["supervised"] = sup[:k]
-                bar.update()
-        bar.close()
-        real_other = task["images_test"][n:]
-        tower_other = ref["tower_other"]
-        out["runs"].append({"space": space, "variant": "real-vs-real", "seed": 0,
-                            "fid": im.fid(ref["inc_other"], ref["inc_ref"]),
-                            "fid_space": im.fid(tower_other, ref["tower_ref"]),
-                            "attr_accuracy": ref["classifier"].accuracy(task["images_test"][:n], task["attrs_test"][:n]),
-                            "text_image_cosine": im.text_image_cosine(_tower_features(task, task["images_test"][:n]),
-                                                                      task["txt_test"])})
-        del real_other
-        out["examples"][space] = ex
-        out["spaces"][space] = {"n_train_images": len(task["images_train"]), "n_eval": n,
-                                "dim": int(task["img_train"].shape[1]), "image_size": cfg.image_size,
-                                "modality_gap": task["space_gap"],
-                                "classifier_held_out_accuracy": ref["classifier_held_out"],
-                                "inception_score": None, "inception_score_note": im.IS_UNAVAILABLE}
-    out["summary"] = summarise(out["runs"], cfg.n_eval)
+def _generator_job(space: str, variant: str, seed: int) -> dict[str, Any]:
+    """Train (or load) one generator, draw from the prompts (and, for C1, from the test images' own embeddings:
+    the supervised ceiling); the images as uint8 and their Inception features."""
+    cfg, task = _JOBS["cfg"], _JOBS["tasks"][space]
+    gen, infer, loaded = train_generator(task, variant, seed, cfg, space)
+    out = {"loaded": loaded, "train_seconds": gen.history.get("seconds"), "final_loss": gen.history["loss"][-1]}
+    draws = {"images": infer(task["txt_test"], "target")}
+    if variant == "C1":
+        draws["supervised"] = infer(task["img_test"], "source")
+    for name, cond in draws.items():
+        images = _u8(gen.sample(cond))
+        out[name] = images
+        out[f"{name}_inception"] = _inception()(images)
     return out
 
 
+def _real_job(space: str) -> np.ndarray:
+    """Inception features of the space's 2N real test images (cached)."""
+    real = _JOBS["tasks"][space]["images_test"]
+    return cached("08-inception-real", {"images": content_digest(real.numpy()), "net": "fid-helper default_1"},
+                  lambda: _inception()(real))
+
+
+def _job(space: str, variant: str | None = None, seed: int | None = None):
+    """One job of the pool: a generator, or (with the space alone) the real images' Inception features."""
+    return _real_job(space) if variant is None else _generator_job(space, variant, seed)
+
+
+def _float(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 255
+
+
+def attribute_classifier(task: dict, cfg: TextToImageConfig) -> tuple[im.AttributeClassifier, float]:
+    """The world's attribute classifier, trained on real training renders; its accuracy on the N held-out
+    real renders that are not the FID reference (the ceiling of ``attr_accuracy``)."""
+    clf = im.AttributeClassifier({"shape": SHAPES, "colour": COLOURS, "size": OBJ_SIZES, "place": PLACES})
+    clf.fit(_float(task["images_train"]), task["attrs_train"], cfg.classifier_epochs, seed=cfg.seed)
+    n = cfg.n_eval
+    return clf, clf.accuracy(_float(task["images_test"][n:]), task["attrs_test"][n:])
+
+
+def score(task: dict, images: torch.Tensor, inception: np.ndarray, ref: dict) -> dict[str, Any]:
+    """FID (Inception, and the space's own image encoder) against the N references, attribute accuracy (world;
+    ``None`` elsewhere), and the cosine of each image's embedding with its prompt's."""
+    tower = task["tower"](_float(images))
+    clf = ref.get("classifier")
+    return {"fid": im.fid(inception, ref["inc_ref"]), "fid_space": im.fid(tower, ref["tower_ref"]),
+            "attr_accuracy": clf.accuracy(_float(images), task["attrs_test"][:len(images)]) if clf else None,
+            "text_image_cosine": im.text_image_cosine(tower, task["txt_test"])}
+
+
+def run(cfg: TextToImageConfig, progress: bool = True) -> dict[str, Any]:
+    """Every (space, variant, seed) generator and the reference rows; see the module docstring."""
+    n, k = cfg.n_eval, cfg.n_examples
+    tasks = {space: build_task(cfg, space) for space in cfg.spaces}
+    shipped = {space: {key: t[key] for key in _SHIPPED} for space, t in tasks.items()}
+    jobs = [(space, v, s) for space in cfg.spaces for v in cfg.variants for s in cfg.seeds_of(space)]
+    workers = cfg.workers or parallel.default_workers()
+    done = parallel.pool_map(_job, jobs + [(space,) for space in cfg.spaces], workers, _init_jobs,
+                             (cfg, shipped), desc="generators", progress=progress)
+    gens, reals = dict(zip(jobs, done[:len(jobs)])), dict(zip(cfg.spaces, done[len(jobs):]))
+    out: dict[str, Any] = {"runs": [], "examples": {}, "spaces": {}}
+    for space in cfg.spaces:
+        task, inc = tasks[space], reals[space]
+        real = task["images_test"]
+        ref = {"inc_ref": inc[:n], "tower_ref": task["tower"](_float(real[:n]))}
+        info = {}
+        if "attrs_test" in task:
+            ref["classifier"], info["classifier_held_out_accuracy"] = attribute_classifier(task, cfg)
+        ex = {"prompts": task["prompts"][:k], "real": _float(real[:k])}
+        for variant in cfg.variants:
+            for seed in cfg.seeds_of(space):
+                g = gens[(space, variant, seed)]
+                out["runs"].append({"space": space, "variant": variant, "seed": seed, "loaded": g["loaded"],
+                                    "train_seconds": g["train_seconds"], "final_loss": g["final_loss"],
+                                    **score(task, g["images"], g["images_inception"], ref)})
+                if variant == "C1":
+                    out["runs"].append({"space": space, "variant": "supervised", "seed": seed,
+                                        **score(task, g["supervised"], g["supervised_inception"], ref)})
+                if seed == cfg.seeds_of(space)[0]:
+                    ex[variant] = _float(g["images"][:k])
+                    if variant == "C1":
+                        ex["supervised"] = _float(g["supervised"][:k])
+        # real vs real: FID of the other N real images against the N references; attribute accuracy and
+        # cosine of the references themselves, each with its own prompt (what a perfect generator would get)
+        own = score(task, real[:n], inc[:n], ref)
+        out["runs"].append({"space": space, "variant": "real-vs-real", "seed": 0,
+                            **score(task, real[n:], inc[n:], ref), "attr_accuracy": own["attr_accuracy"],
+                            "text_image_cosine": own["text_image_cosine"]})
+        out["examples"][space] = ex
+        out["spaces"][space] = {"n_train_images": len(task["images_train"]), "n_eval": n,
+                                "dim": int(task["img_train"].shape[1]), "image_size": cfg.image_size,
+                                "n_seeds": len(cfg.seeds_of(space)), "modality_gap": task["space_gap"], **info,
+                                "inception_score": None, "inception_score_note": im.IS_UNAVAILABLE}
+    out["workers"] = workers
+    out["summary"] = summarise(out["runs"], n)
+    return out
+
+
+METRICS = ("fid", "fid_space", "attr_accuracy", "text_image_cosine")
+
+
 def summarise(runs: list[dict], n_images: int) -> dict[str, dict[str, dict[str, Any]]]:
-    """``summary[space][variant]`` = mean (and FID std) over seeds of each metric."""
+    """``summary[space][variant]`` = mean (and FID std) over seeds of each metric (``None`` where a space has
+    no such metric: attribute accuracy off the world)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for space in dict.fromkeys(r["space"] for r in runs):
         out[space] = {}
         for variant in dict.fromkeys(r["variant"] for r in runs if r["space"] == space):
             rs = [r for r in runs if r["space"] == space and r["variant"] == variant]
-            mean = {m: float(np.mean([r[m] for r in rs])) for m in ("fid", "fid_space", "attr_accuracy",
-                                                                    "text_image_cosine")}
+            mean = {m: None if any(r[m] is None for r in rs) else float(np.mean([r[m] for r in rs]))
+                    for m in METRICS}
             out[space][variant] = {**mean, "fid_std": float(np.std([r["fid"] for r in rs])),
                                    "n_seeds": len(rs), "n_images": n_images}
     return out

@@ -108,6 +108,25 @@ def load_flickr8k(root: Path | None, split: str = "train", limit: int | None = N
     return CaptionedImages(paths, [groups[n] for n in names])
 
 
+def photo_pixels(paths: list[Path], size: int) -> np.ndarray:
+    """Photos as ``(n, size, size, 3)`` uint8: the centred square crop of each, area-averaged to ``size`` px
+    (PIL's box filter; JPEG draft mode decodes at the smallest scale that still has ``size`` px)."""
+    from PIL import Image
+
+    if size < 1:
+        raise ValueError(f"size must be >= 1 px, got {size}")
+    out = np.empty((len(paths), size, size, 3), np.uint8)
+    for i, path in enumerate(paths):
+        with Image.open(path) as im:
+            im.draft("RGB", (2 * size, 2 * size))
+            im = im.convert("RGB")
+            w, h = im.size
+            side = min(w, h)
+            box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
+            out[i] = np.asarray(im.resize((size, size), Image.BOX, box=box))
+    return out
+
+
 def load_coco_captions(root: Path | None, limit: int | None = None) -> list[str]:
     """The text-only MS-COCO caption corpus, one caption a line."""
     path = require(root, "coco-caption-text/captions.txt")
