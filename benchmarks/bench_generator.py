@@ -26,13 +26,14 @@ def main() -> None:
     ap.add_argument("--preset", default="default", choices=list(SIZES))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--cond-dim", type=int, default=512, help="embedding width (512: world-clip, flickr8k-clip)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = GeneratorConfig(**{**SIZES[args.preset], "cond_dim": 64, "num_steps": args.steps})
+    cfg = GeneratorConfig(**{**SIZES[args.preset], "cond_dim": args.cond_dim, "num_steps": args.steps})
     n = 1024
     rng = np.random.default_rng(0)
-    emb = rng.normal(size=(n, 64)).astype(np.float32)
+    emb = rng.normal(size=(n, args.cond_dim)).astype(np.float32)
     images = torch.rand(n, 3, cfg.image_size, cfg.image_size)
     gen = EmbeddingGenerator(cfg)
     if args.device != "cpu":  # pragma: no cover - GPU figure

@@ -129,8 +129,9 @@ def _tiny_task(n=64, d=8, size=16, seed=0):
     rng = np.random.default_rng(seed)
     emb, images = _data(n, d, size, seed)
     txt = rng.normal(size=(5 * n, d)).astype(np.float32) + 0.5
+    tower = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))  # the space's image encoder
     return {"img_train": emb, "txt_train": txt, "images_train": ch._u8(images), "img_test": emb[:8],
-            "txt_test": txt[:8], "images_test": ch._u8(images[:16])}
+            "txt_test": txt[:8], "images_test": ch._u8(images[:16]), "tower_module": tower, "tower_input": 8}
 
 
 @pytest.mark.slow
@@ -144,11 +145,12 @@ def test_chapter_jobs_give_the_same_numbers_in_a_pool_of_two_and_in_process(tmp_
     monkeypatch.setenv("C3_CACHE", str(tmp_path / "cache"))
     cfg = make_config(ch.TextToImageConfig, "smoke", {"num_steps": 20, "save_runs": False})
     tasks = {"world-clip": _tiny_task()}
-    jobs = [("world-clip", "C1", 0), ("world-clip", "C3", 0), ("world-clip",)]
+    jobs = [("generator", "world-clip", "C1", 0), ("generator", "world-clip", "C3", 0), ("real", "world-clip")]
     inline = parallel.pool_map(ch._job, jobs, 1, ch._init_jobs, (cfg, tasks))
     pooled = parallel.pool_map(ch._job, jobs, 2, ch._init_jobs, (cfg, tasks))
     for a, b in zip(inline[:2], pooled[:2]):
         assert torch.equal(a["images"], b["images"]) and np.array_equal(a["images_inception"], b["images_inception"])
+        assert np.array_equal(a["images_tower"], b["images_tower"])
     assert torch.equal(inline[0]["supervised"], pooled[0]["supervised"])
-    assert np.array_equal(inline[2], pooled[2])
+    assert all(np.array_equal(inline[2][key], pooled[2][key]) for key in ("inception", "tower"))
     assert not torch.equal(inline[0]["images"], inline[1]["images"]), "C1 and C3 draw from different conditions"

@@ -147,7 +147,7 @@ def world_task(cfg: TextToImageConfig, space: str = "world-clip", progress: bool
         "images_test": _u8(resize(test["a"], cfg.image_size)),  # first N: references; last N: real-vs-real
         "attrs_test": [test["scenes"].attributes(i) for i in range(2 * cfg.n_eval)],
         "prompts": [test["captions"][i][pick[i]] for i in range(cfg.n_eval)],
-        "tower": lambda images: embed(tower, resize(images, size)),  # the space's own image encoder
+        "tower_module": tower, "tower_input": size,  # the space's own image encoder, on size px renders
         "space_gap": sp["trained"]["gap"],
     }
 
@@ -157,7 +157,6 @@ def flickr_task(cfg: TextToImageConfig, progress: bool = False) -> dict[str, Any
     image head) to train on; the first 2N val photos as the FID reference (N) and real-vs-real (N), one
     caption of each of the first N as its prompt. The space never chose anything on the val photos."""
     from c3lib.data.loaders import photo_pixels
-    from c3lib.encoders.frozen import efficientnet_features
     from c3lib.spaces import flickr_features
 
     space_preset = "smoke" if cfg.preset == "smoke" else "default"
@@ -175,12 +174,6 @@ def flickr_task(cfg: TextToImageConfig, progress: bool = False) -> dict[str, Any
                      lambda: photo_pixels(list(paths), cfg.image_size))
         return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S] uint8
 
-    def tower(images: torch.Tensor) -> np.ndarray:
-        from PIL import Image
-
-        pil = [Image.fromarray(x.permute(1, 2, 0).numpy()) for x in _u8(images)]
-        return embed(model.tower_a, torch.from_numpy(efficientnet_features(pil, progress=False)))
-
     pick = np.random.default_rng([cfg.seed, 8]).integers(0, 5, n)
     f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
     return {
@@ -191,7 +184,8 @@ def flickr_task(cfg: TextToImageConfig, progress: bool = False) -> dict[str, Any
         "txt_test": embed(model.tower_b, f32(te["b"][np.arange(n), pick])),
         "images_test": pixels(te["paths"][:2 * n], "val"),
         "prompts": [te["captions"][i][pick[i]] for i in range(n)],
-        "tower": tower, "space_gap": sp["trained"]["gap"],
+        "tower_module": model.tower_a, "tower_input": 0,  # 0: frozen EfficientNet-Lite0 features first
+        "space_gap": sp["trained"]["gap"],
     }
 
 
@@ -225,7 +219,8 @@ def train_generator(task: dict, variant: str, seed: int, cfg: TextToImageConfig,
 
 # --- the pool's jobs: what they need is set once per worker by _init_jobs ---
 _JOBS: dict[str, Any] = {}
-_SHIPPED = ("img_train", "txt_train", "images_train", "img_test", "txt_test", "images_test")
+_SHIPPED = ("img_train", "txt_train", "images_train", "img_test", "txt_test", "images_test", "tower_module",
+            "tower_input", "attrs_train", "attrs_test")
 
 
 @lru_cache(maxsize=1)
@@ -252,19 +247,42 @@ def _generator_job(space: str, variant: str, seed: int) -> dict[str, Any]:
         images = _u8(gen.sample(cond))
         out[name] = images
         out[f"{name}_inception"] = _inception()(images)
+        out[f"{name}_tower"] = tower_features(task, images)
     return out
 
 
-def _real_job(space: str) -> np.ndarray:
-    """Inception features of the space's 2N real test images (cached)."""
-    real = _JOBS["tasks"][space]["images_test"]
-    return cached("08-inception-real", {"images": content_digest(real.numpy()), "net": "fid-helper default_1"},
-                  lambda: _inception()(real))
+def tower_features(task: dict, images: torch.Tensor) -> np.ndarray:
+    """Embeddings of uint8 images in the space's own image encoder: the world's image tower on renders
+    resized to its input size; Flickr8k's image head on frozen EfficientNet-Lite0 features."""
+    if task["tower_input"]:
+        return embed(task["tower_module"], resize(_float(images), task["tower_input"]))
+    from PIL import Image
+
+    from c3lib.encoders.frozen import efficientnet_features
+
+    pil = [Image.fromarray(x.permute(1, 2, 0).numpy()) for x in images]
+    return embed(task["tower_module"], torch.from_numpy(efficientnet_features(pil, progress=False)))
 
 
-def _job(space: str, variant: str | None = None, seed: int | None = None):
-    """One job of the pool: a generator, or (with the space alone) the real images' Inception features."""
-    return _real_job(space) if variant is None else _generator_job(space, variant, seed)
+def _real_job(space: str) -> dict[str, np.ndarray]:
+    """Inception features (cached) and space-encoder features of the space's 2N real test images."""
+    task = _JOBS["tasks"][space]
+    real = task["images_test"]
+    inc = cached("08-inception-real", {"images": content_digest(real.numpy()), "net": "fid-helper default_1"},
+                 lambda: _inception()(real))
+    return {"inception": inc, "tower": tower_features(task, real)}
+
+
+def _classifier_job(space: str) -> tuple[im.AttributeClassifier, float]:
+    return attribute_classifier(_JOBS["tasks"][space], _JOBS["cfg"])
+
+
+def _job(kind: str, space: str, variant: str = "", seed: int = 0):
+    """One job of the pool: ``("generator", space, variant, seed)``, ``("real", space)`` (the real images'
+    features) or ``("classifier", space)`` (the world's attribute classifier)."""
+    if kind == "generator":
+        return _generator_job(space, variant, seed)
+    return _real_job(space) if kind == "real" else _classifier_job(space)
 
 
 def _float(images: torch.Tensor) -> torch.Tensor:
@@ -280,10 +298,9 @@ def attribute_classifier(task: dict, cfg: TextToImageConfig) -> tuple[im.Attribu
     return clf, clf.accuracy(_float(task["images_test"][n:]), task["attrs_test"][n:])
 
 
-def score(task: dict, images: torch.Tensor, inception: np.ndarray, ref: dict) -> dict[str, Any]:
+def score(task: dict, images: torch.Tensor, inception: np.ndarray, tower: np.ndarray, ref: dict) -> dict[str, Any]:
     """FID (Inception, and the space's own image encoder) against the N references, attribute accuracy (world;
     ``None`` elsewhere), and the cosine of each image's embedding with its prompt's."""
-    tower = task["tower"](_float(images))
     clf = ref.get("classifier")
     return {"fid": im.fid(inception, ref["inc_ref"]), "fid_space": im.fid(tower, ref["tower_ref"]),
             "attr_accuracy": clf.accuracy(_float(images), task["attrs_test"][:len(images)]) if clf else None,
@@ -294,39 +311,40 @@ def run(cfg: TextToImageConfig, progress: bool = True) -> dict[str, Any]:
     """Every (space, variant, seed) generator and the reference rows; see the module docstring."""
     n, k = cfg.n_eval, cfg.n_examples
     tasks = {space: build_task(cfg, space) for space in cfg.spaces}
-    shipped = {space: {key: t[key] for key in _SHIPPED} for space, t in tasks.items()}
-    jobs = [(space, v, s) for space in cfg.spaces for v in cfg.variants for s in cfg.seeds_of(space)]
+    shipped = {space: {key: t[key] for key in _SHIPPED if key in t} for space, t in tasks.items()}
+    gen_jobs = [("generator", space, v, s) for space in cfg.spaces for v in cfg.variants for s in cfg.seeds_of(space)]
+    other = [("classifier", sp) for sp in cfg.spaces if "attrs_test" in tasks[sp]] + [("real", sp) for sp in cfg.spaces]
     workers = cfg.workers or parallel.default_workers()
-    done = parallel.pool_map(_job, jobs + [(space,) for space in cfg.spaces], workers, _init_jobs,
-                             (cfg, shipped), desc="generators", progress=progress)
-    gens, reals = dict(zip(jobs, done[:len(jobs)])), dict(zip(cfg.spaces, done[len(jobs):]))
+    done = dict(zip(other + gen_jobs, parallel.pool_map(_job, other + gen_jobs, workers, _init_jobs, (cfg, shipped),
+                                                        desc="generators", progress=progress)))
     out: dict[str, Any] = {"runs": [], "examples": {}, "spaces": {}}
     for space in cfg.spaces:
-        task, inc = tasks[space], reals[space]
-        real = task["images_test"]
-        ref = {"inc_ref": inc[:n], "tower_ref": task["tower"](_float(real[:n]))}
+        task, real_feats = tasks[space], done[("real", space)]
+        inc, tow, real = real_feats["inception"], real_feats["tower"], task["images_test"]
+        ref = {"inc_ref": inc[:n], "tower_ref": tow[:n]}
         info = {}
-        if "attrs_test" in task:
-            ref["classifier"], info["classifier_held_out_accuracy"] = attribute_classifier(task, cfg)
+        if ("classifier", space) in done:
+            ref["classifier"], info["classifier_held_out_accuracy"] = done[("classifier", space)]
         ex = {"prompts": task["prompts"][:k], "real": _float(real[:k])}
         for variant in cfg.variants:
             for seed in cfg.seeds_of(space):
-                g = gens[(space, variant, seed)]
+                g = done[("generator", space, variant, seed)]
                 out["runs"].append({"space": space, "variant": variant, "seed": seed, "loaded": g["loaded"],
                                     "train_seconds": g["train_seconds"], "final_loss": g["final_loss"],
-                                    **score(task, g["images"], g["images_inception"], ref)})
+                                    **score(task, g["images"], g["images_inception"], g["images_tower"], ref)})
                 if variant == "C1":
                     out["runs"].append({"space": space, "variant": "supervised", "seed": seed,
-                                        **score(task, g["supervised"], g["supervised_inception"], ref)})
+                                        **score(task, g["supervised"], g["supervised_inception"],
+                                                g["supervised_tower"], ref)})
                 if seed == cfg.seeds_of(space)[0]:
                     ex[variant] = _float(g["images"][:k])
                     if variant == "C1":
                         ex["supervised"] = _float(g["supervised"][:k])
         # real vs real: FID of the other N real images against the N references; attribute accuracy and
         # cosine of the references themselves, each with its own prompt (what a perfect generator would get)
-        own = score(task, real[:n], inc[:n], ref)
+        own = score(task, real[:n], inc[:n], tow[:n], ref)
         out["runs"].append({"space": space, "variant": "real-vs-real", "seed": 0,
-                            **score(task, real[n:], inc[n:], ref), "attr_accuracy": own["attr_accuracy"],
+                            **score(task, real[n:], inc[n:], tow[n:], ref), "attr_accuracy": own["attr_accuracy"],
                             "text_image_cosine": own["text_image_cosine"]})
         out["examples"][space] = ex
         out["spaces"][space] = {"n_train_images": len(task["images_train"]), "n_eval": n,
