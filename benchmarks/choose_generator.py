@@ -25,7 +25,7 @@ CANDIDATES = {  # name -> GeneratorConfig fields beyond the default preset's
 
 
 def _data():
-    from c3lib.chapters.ch08_text_to_image import PLACES
+    from c3lib.image_tasks import PLACES
     from c3lib.contrastive import embed
     from c3lib.data.world import COLOURS, SHAPES, SIZES
     from c3lib.generator import resize

@@ -7,6 +7,7 @@ import torch
 from c3lib.chapters import ch08_text_to_image as ch
 from c3lib.config import ConfigError, make_config
 from c3lib.generator import EmbeddingGenerator, GeneratorConfig
+from c3lib.image_tasks import u8
 from c3lib.runstore import train_or_load
 
 
@@ -130,8 +131,8 @@ def _tiny_task(n=64, d=8, size=16, seed=0):
     emb, images = _data(n, d, size, seed)
     txt = rng.normal(size=(5 * n, d)).astype(np.float32) + 0.5
     tower = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))  # the space's image encoder
-    return {"img_train": emb, "txt_train": txt, "images_train": ch._u8(images), "img_test": emb[:8],
-            "txt_test": txt[:8], "images_test": ch._u8(images[:16]), "tower_module": tower, "tower_input": 8}
+    return {"img_train": emb, "txt_train": txt, "images_train": u8(images), "img_test": emb[:8],
+            "txt_test": txt[:8], "images_test": u8(images[:16]), "tower_module": tower, "tower_input": 8}
 
 
 @pytest.mark.slow

@@ -31,19 +31,15 @@ from c3lib import image_metrics as im
 from c3lib import parallel, threads
 from c3lib.cache import cached, content_digest, key_of
 from c3lib.config import ChapterConfig, ConfigError
-from c3lib.contrastive import embed
 from c3lib.data.world import COLOURS, SHAPES, SIZES as OBJ_SIZES
-from c3lib.generator import SIZES, EmbeddingGenerator, GeneratorConfig, resize
+from c3lib.generator import SIZES, EmbeddingGenerator, GeneratorConfig
+from c3lib.image_tasks import PLACES, SPACES, as_float, build_task, tower_features, u8
 from c3lib.runstore import run_path, train_or_load
-from c3lib.spaces import load_or_train_space, world_data
 from c3lib.transform import DEFAULT_NOISE_STD, C3Transform
 
 CHAPTER = "08_text_to_image"
 VARIANTS = ("C1", "C2-collapse", "C2-corrupt", "C3", "LAFITE")
 REFERENCES = ("supervised", "real-vs-real")
-WORLD_SPACES = {"world-clip": "world-clip", "world": "image-text"}  # chapter name -> chapter 05 space
-SPACES = ("world-clip", "flickr8k-clip", "world")
-PLACES = ("top left", "top", "top right", "left", "middle", "right", "bottom left", "bottom", "bottom right")
 LAFITE_LEVEL = 0.75  # LAFITE's official code, perturbation level of image features
 # Paper Table 3 (MS-COCO, CLIP ViT-B/32 + LAFITE): (FID, IS).
 PAPER_TABLE3 = {"C1": (29.8, 22.4), "C2-collapse": (21.7, 24.4), "C2-corrupt": (19.8, 25.5), "C3": (19.6, 26.0),
@@ -120,79 +116,6 @@ class LafitePerturbation:
         return self.normalise((1 - self.level) * self.normalise(x) + self.level * u).astype(np.float32)
 
 
-def _u8(images: torch.Tensor) -> torch.Tensor:
-    return im.to_uint8(images.clamp(0, 1))
-
-
-def world_task(cfg: TextToImageConfig, space: str = "world-clip", progress: bool = False) -> dict[str, Any]:
-    """A chapter 05 world space (``world-clip`` or ``world``), its training renders and 2N held-out test
-    scenes (test split: never seen by the space or the generator)."""
-    space_preset = "smoke" if cfg.preset == "smoke" else "default"
-    sp = load_or_train_space(WORLD_SPACES[space], space_preset, cfg.seed, cfg.data_dir, progress=progress)
-    ccfg, model, vocab = sp["config"], sp["model"], sp["vocab"]
-    train = world_data(ccfg, "image-text", "train", ccfg.n_train if cfg.n_train <= 0 else cfg.n_train, vocab=vocab)
-    test = world_data(ccfg, "image-text", "test", 2 * cfg.n_eval, vocab=vocab)
-    rng = np.random.default_rng([cfg.seed, 8])
-    pick = rng.integers(0, 5, 2 * cfg.n_eval)  # one caption per test scene is its prompt
-    prompts = test["b"][torch.arange(2 * cfg.n_eval), torch.as_tensor(pick)]  # [2N, L]
-    ids = train["b"]
-    tower, size = model.tower_a, ccfg.image_size
-    return {
-        "img_train": embed(tower, train["a"]),  # [n, d]
-        "txt_train": embed(model.tower_b, ids.reshape(-1, ids.shape[-1])),  # [5n, d], unpaired text: its mean only
-        "images_train": _u8(resize(train["a"], cfg.image_size)),  # [n, 3, S, S] uint8
-        "attrs_train": [train["scenes"].attributes(i) for i in range(len(train["a"]))],
-        "img_test": embed(tower, test["a"][:cfg.n_eval]),
-        "txt_test": embed(model.tower_b, prompts[:cfg.n_eval]),
-        "images_test": _u8(resize(test["a"], cfg.image_size)),  # first N: references; last N: real-vs-real
-        "attrs_test": [test["scenes"].attributes(i) for i in range(2 * cfg.n_eval)],
-        "prompts": [test["captions"][i][pick[i]] for i in range(cfg.n_eval)],
-        "tower_module": tower, "tower_input": size,  # the space's own image encoder, on size px renders
-        "space_gap": sp["trained"]["gap"],
-    }
-
-
-def flickr_task(cfg: TextToImageConfig, progress: bool = False) -> dict[str, Any]:
-    """``flickr8k-clip``: train-split photos (their embeddings: frozen EfficientNet-Lite0, then the space's
-    image head) to train on; the first 2N val photos as the FID reference (N) and real-vs-real (N), one
-    caption of each of the first N as its prompt. The space never chose anything on the val photos."""
-    from c3lib.data.loaders import photo_pixels
-    from c3lib.spaces import flickr_features
-
-    space_preset = "smoke" if cfg.preset == "smoke" else "default"
-    sp = load_or_train_space("flickr8k-clip", space_preset, cfg.seed, cfg.data_dir, progress=progress)
-    ccfg, model = sp["config"], sp["model"]
-    n = cfg.n_eval
-    tr = flickr_features(ccfg, "train", ccfg.clip_flickr_train if cfg.n_train <= 0 else cfg.n_train)
-    te = flickr_features(ccfg, "val", max(ccfg.flickr_test, 2 * n))
-    if len(te["a"]) < 2 * n:
-        raise ConfigError(f"n_eval={n} needs {2 * n} Flickr8k val photos but there are {len(te['a'])}; lower n_eval")
-
-    def pixels(paths, name):
-        arr = cached(f"08-flickr-{name}-pixels", {"photos": [p.name for p in paths], "size": cfg.image_size,
-                                                  "crop": "centre square, box filter"},
-                     lambda: photo_pixels(list(paths), cfg.image_size))
-        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S] uint8
-
-    pick = np.random.default_rng([cfg.seed, 8]).integers(0, 5, n)
-    f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
-    return {
-        "img_train": embed(model.tower_a, f32(tr["a"])),
-        "txt_train": embed(model.tower_b, f32(tr["b"].reshape(-1, tr["b"].shape[-1]))),  # unpaired: its mean
-        "images_train": pixels(tr["paths"], "train"),
-        "img_test": embed(model.tower_a, f32(te["a"][:n])),
-        "txt_test": embed(model.tower_b, f32(te["b"][np.arange(n), pick])),
-        "images_test": pixels(te["paths"][:2 * n], "val"),
-        "prompts": [te["captions"][i][pick[i]] for i in range(n)],
-        "tower_module": model.tower_a, "tower_input": 0,  # 0: frozen EfficientNet-Lite0 features first
-        "space_gap": sp["trained"]["gap"],
-    }
-
-
-def build_task(cfg: TextToImageConfig, space: str, progress: bool = False) -> dict[str, Any]:
-    return flickr_task(cfg, progress) if space == "flickr8k-clip" else world_task(cfg, space, progress)
-
-
 def train_transform(variant: str, img_train: np.ndarray, txt_train: np.ndarray, cfg: TextToImageConfig, seed: int):
     """(training map of a batch of image embeddings, inference map ``(x, modality) -> condition``)."""
     if variant == "LAFITE":
@@ -244,24 +167,11 @@ def _generator_job(space: str, variant: str, seed: int) -> dict[str, Any]:
     if variant == "C1":
         draws["supervised"] = infer(task["img_test"], "source")
     for name, cond in draws.items():
-        images = _u8(gen.sample(cond))
+        images = u8(gen.sample(cond))
         out[name] = images
         out[f"{name}_inception"] = _inception()(images)
         out[f"{name}_tower"] = tower_features(task, images)
     return out
-
-
-def tower_features(task: dict, images: torch.Tensor) -> np.ndarray:
-    """Embeddings of uint8 images in the space's own image encoder: the world's image tower on renders
-    resized to its input size; Flickr8k's image head on frozen EfficientNet-Lite0 features."""
-    if task["tower_input"]:
-        return embed(task["tower_module"], resize(_float(images), task["tower_input"]))
-    from PIL import Image
-
-    from c3lib.encoders.frozen import efficientnet_features
-
-    pil = [Image.fromarray(x.permute(1, 2, 0).numpy()) for x in images]
-    return embed(task["tower_module"], torch.from_numpy(efficientnet_features(pil, progress=False)))
 
 
 def _real_job(space: str) -> dict[str, np.ndarray]:
@@ -285,17 +195,13 @@ def _job(kind: str, space: str, variant: str = "", seed: int = 0):
     return _real_job(space) if kind == "real" else _classifier_job(space)
 
 
-def _float(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 255
-
-
 def attribute_classifier(task: dict, cfg: TextToImageConfig) -> tuple[im.AttributeClassifier, float]:
     """The world's attribute classifier, trained on real training renders; its accuracy on the N held-out
     real renders that are not the FID reference (the ceiling of ``attr_accuracy``)."""
     clf = im.AttributeClassifier({"shape": SHAPES, "colour": COLOURS, "size": OBJ_SIZES, "place": PLACES})
-    clf.fit(_float(task["images_train"]), task["attrs_train"], cfg.classifier_epochs, seed=cfg.seed)
+    clf.fit(as_float(task["images_train"]), task["attrs_train"], cfg.classifier_epochs, seed=cfg.seed)
     n = cfg.n_eval
-    return clf, clf.accuracy(_float(task["images_test"][n:]), task["attrs_test"][n:])
+    return clf, clf.accuracy(as_float(task["images_test"][n:]), task["attrs_test"][n:])
 
 
 def score(task: dict, images: torch.Tensor, inception: np.ndarray, tower: np.ndarray, ref: dict) -> dict[str, Any]:
@@ -303,14 +209,15 @@ def score(task: dict, images: torch.Tensor, inception: np.ndarray, tower: np.nda
     ``None`` elsewhere), and the cosine of each image's embedding with its prompt's."""
     clf = ref.get("classifier")
     return {"fid": im.fid(inception, ref["inc_ref"]), "fid_space": im.fid(tower, ref["tower_ref"]),
-            "attr_accuracy": clf.accuracy(_float(images), task["attrs_test"][:len(images)]) if clf else None,
+            "attr_accuracy": clf.accuracy(as_float(images), task["attrs_test"][:len(images)]) if clf else None,
             "text_image_cosine": im.text_image_cosine(tower, task["txt_test"])}
 
 
 def run(cfg: TextToImageConfig, progress: bool = True) -> dict[str, Any]:
     """Every (space, variant, seed) generator and the reference rows; see the module docstring."""
     n, k = cfg.n_eval, cfg.n_examples
-    tasks = {space: build_task(cfg, space) for space in cfg.spaces}
+    tasks = {space: build_task(space, cfg.preset, cfg.seed, cfg.data_dir, cfg.n_train, cfg.n_eval, cfg.image_size)
+             for space in cfg.spaces}
     shipped = {space: {key: t[key] for key in _SHIPPED if key in t} for space, t in tasks.items()}
     gen_jobs = [("generator", space, v, s) for space in cfg.spaces for v in cfg.variants for s in cfg.seeds_of(space)]
     other = [("classifier", sp) for sp in cfg.spaces if "attrs_test" in tasks[sp]] + [("real", sp) for sp in cfg.spaces]
@@ -325,7 +232,7 @@ def run(cfg: TextToImageConfig, progress: bool = True) -> dict[str, Any]:
         info = {}
         if ("classifier", space) in done:
             ref["classifier"], info["classifier_held_out_accuracy"] = done[("classifier", space)]
-        ex = {"prompts": task["prompts"][:k], "real": _float(real[:k])}
+        ex = {"prompts": task["prompts"][:k], "real": as_float(real[:k])}
         for variant in cfg.variants:
             for seed in cfg.seeds_of(space):
                 g = done[("generator", space, variant, seed)]
@@ -337,9 +244,9 @@ def run(cfg: TextToImageConfig, progress: bool = True) -> dict[str, Any]:
                                         **score(task, g["supervised"], g["supervised_inception"],
                                                 g["supervised_tower"], ref)})
                 if seed == cfg.seeds_of(space)[0]:
-                    ex[variant] = _float(g["images"][:k])
+                    ex[variant] = as_float(g["images"][:k])
                     if variant == "C1":
-                        ex["supervised"] = _float(g["supervised"][:k])
+                        ex["supervised"] = as_float(g["supervised"][:k])
         # real vs real: FID of the other N real images against the N references; attribute accuracy and
         # cosine of the references themselves, each with its own prompt (what a perfect generator would get)
         own = score(task, real[:n], inc[:n], tow[:n], ref)

@@ -1,0 +1,129 @@
+"""Image-generation tasks on chapter 05's spaces (chapter 08, paper section 5.2): training images with their
+image embeddings, held-out test images with one caption each as the prompt, the text embeddings whose mean
+the collapse removes, and the space's own image encoder (``tower_module``, ``tower_input``) for FID in its
+features. ``world-clip`` and ``world`` (chapter 05's ``image-text``) on world renders, with each scene's
+ground-truth attributes; ``flickr8k-clip`` on Flickr8k photos (train-split photos to train on, val photos to
+test: the first N the FID reference and prompts, the next N the real-vs-real set).
+
+Images are uint8 ``(n, 3, S, S)`` tensors: every consumer (generator, Inception, encoders) sees the same levels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from c3lib import image_metrics as im
+from c3lib.cache import cached
+from c3lib.contrastive import embed
+from c3lib.generator import resize
+from c3lib.spaces import load_or_train_space, world_data
+
+WORLD_SPACES = {"world-clip": "world-clip", "world": "image-text"}  # task name -> chapter 05 space
+SPACES = ("world-clip", "flickr8k-clip", "world")
+PLACES = ("top left", "top", "top right", "left", "middle", "right", "bottom left", "bottom", "bottom right")
+
+
+def u8(images: torch.Tensor) -> torch.Tensor:
+    """Float images in [0, 1] as uint8 levels."""
+    return im.to_uint8(images.clamp(0, 1))
+
+
+def world_task(space: str, preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, image_size: int,
+               progress: bool = False) -> dict[str, Any]:
+    """A chapter 05 world space (``world-clip`` or ``world``), its training renders and 2N held-out test
+    scenes (test split: never seen by the space or the generator)."""
+    space_preset = "smoke" if preset == "smoke" else "default"
+    sp = load_or_train_space(WORLD_SPACES[space], space_preset, seed, data_dir, progress=progress)
+    ccfg, model, vocab = sp["config"], sp["model"], sp["vocab"]
+    train = world_data(ccfg, "image-text", "train", ccfg.n_train if n_train <= 0 else n_train, vocab=vocab)
+    test = world_data(ccfg, "image-text", "test", 2 * n_eval, vocab=vocab)
+    rng = np.random.default_rng([seed, 8])
+    pick = rng.integers(0, 5, 2 * n_eval)  # one caption per test scene is its prompt
+    prompts = test["b"][torch.arange(2 * n_eval), torch.as_tensor(pick)]  # [2N, L]
+    ids = train["b"]
+    tower, size = model.tower_a, ccfg.image_size
+    return {
+        "img_train": embed(tower, train["a"]),  # [n, d]
+        "txt_train": embed(model.tower_b, ids.reshape(-1, ids.shape[-1])),  # [5n, d], unpaired text: its mean only
+        "images_train": u8(resize(train["a"], image_size)),  # [n, 3, S, S] uint8
+        "attrs_train": [train["scenes"].attributes(i) for i in range(len(train["a"]))],
+        "img_test": embed(tower, test["a"][:n_eval]),
+        "txt_test": embed(model.tower_b, prompts[:n_eval]),
+        "images_test": u8(resize(test["a"], image_size)),  # first N: references; last N: real-vs-real
+        "attrs_test": [test["scenes"].attributes(i) for i in range(2 * n_eval)],
+        "prompts": [test["captions"][i][pick[i]] for i in range(n_eval)],
+        "tower_module": tower, "tower_input": size,  # the space's own image encoder, on size px renders
+        "space_gap": sp["trained"]["gap"],
+    }
+
+
+def flickr_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, image_size: int,
+                progress: bool = False) -> dict[str, Any]:
+    """``flickr8k-clip``: train-split photos (their embeddings: frozen EfficientNet-Lite0, then the space's
+    image head) to train on; the first 2N val photos as the FID reference (N) and real-vs-real (N), one
+    caption of each of the first N as its prompt. The space never chose anything on the val photos."""
+    from c3lib.data.loaders import photo_pixels
+    from c3lib.spaces import flickr_features
+
+    space_preset = "smoke" if preset == "smoke" else "default"
+    sp = load_or_train_space("flickr8k-clip", space_preset, seed, data_dir, progress=progress)
+    ccfg, model = sp["config"], sp["model"]
+    n = n_eval
+    tr = flickr_features(ccfg, "train", ccfg.clip_flickr_train if n_train <= 0 else n_train)
+    te = flickr_features(ccfg, "val", max(ccfg.flickr_test, 2 * n))
+    if len(te["a"]) < 2 * n:
+        raise ValueError(f"n_eval={n} needs {2 * n} Flickr8k val photos but there are {len(te['a'])}; lower n_eval")
+
+    def pixels(paths, name):
+        arr = cached(f"08-flickr-{name}-pixels", {"photos": [p.name for p in paths], "size": image_size,
+                                                  "crop": "centre square, box filter"},
+                     lambda: photo_pixels(list(paths), image_size))
+        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S] uint8
+
+    pick = np.random.default_rng([seed, 8]).integers(0, 5, n)
+    f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
+    return {
+        "img_train": embed(model.tower_a, f32(tr["a"])),
+        "txt_train": embed(model.tower_b, f32(tr["b"].reshape(-1, tr["b"].shape[-1]))),  # unpaired: its mean
+        "images_train": pixels(tr["paths"], "train"),
+        "img_test": embed(model.tower_a, f32(te["a"][:n])),
+        "txt_test": embed(model.tower_b, f32(te["b"][np.arange(n), pick])),
+        "images_test": pixels(te["paths"][:2 * n], "val"),
+        "prompts": [te["captions"][i][pick[i]] for i in range(n)],
+        "tower_module": model.tower_a, "tower_input": 0,  # 0: frozen EfficientNet-Lite0 features first
+        "space_gap": sp["trained"]["gap"],
+    }
+
+
+def build_task(space: str, preset: str, seed: int = 0, data_dir: str = "", n_train: int = 0, n_eval: int = 48,
+               image_size: int = 32, progress: bool = False) -> dict[str, Any]:
+    """The task of ``space`` (``world-clip``, ``world`` or ``flickr8k-clip``) on chapter 05's ``preset`` spaces
+    (smoke spaces for ``smoke``, else default): ``n_train`` training images (0: all), 2 ``n_eval`` test images
+    (the first N are the FID reference, whose prompts are drawn), at ``image_size`` px."""
+    args = (preset, seed, data_dir, n_train, n_eval, image_size, progress)
+    if space == "flickr8k-clip":
+        return flickr_task(*args)
+    if space not in WORLD_SPACES:
+        raise ValueError(f"unknown generation space {space!r}; valid: {', '.join(SPACES)}")
+    return world_task(space, *args)
+
+
+def tower_features(task: dict, images: torch.Tensor) -> np.ndarray:
+    """Embeddings of uint8 images in the space's own image encoder: the world's image tower on renders
+    resized to its input size; Flickr8k's image head on frozen EfficientNet-Lite0 features."""
+    if task["tower_input"]:
+        return embed(task["tower_module"], resize(as_float(images), task["tower_input"]))
+    from PIL import Image
+
+    from c3lib.encoders.frozen import efficientnet_features
+
+    pil = [Image.fromarray(x.permute(1, 2, 0).numpy()) for x in images]
+    return embed(task["tower_module"], torch.from_numpy(efficientnet_features(pil, progress=False)))
+
+
+def as_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images as float32 in [0, 1]."""
+    return images.float() / 255
