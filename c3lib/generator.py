@@ -16,10 +16,12 @@ of *validation* scenes from their own embeddings (``benchmarks/choose_generator.
 
 Why not a diffusion UNet (diffusers) or a GAN: measured here on one CPU thread, the smallest
 ``diffusers.UNet2DModel`` at 32 px trains at ~50 images/s and needs tens of sampling steps, a VAE
-``Decoder`` of diffusers at ~80 images/s; this generator trains at ~550 images/s, which is what fits
-15 generators into the chapter's CPU budget. The same class scales by its config (:data:`SIZES`):
-``smoke`` 16 px, seconds; ``default`` 32 px, ~20 s per generator on one core; ``paper`` 128 px, wider,
-for a GPU (the paper's batch 16 and Adam; its lr 2.5e-3 is a GAN's and is not used by a regression loss).
+``Decoder`` of diffusers at ~80 images/s; this generator (width 16, 32 px, 512-d condition) trains at
+~900-1000 images/s on one core (500 steps of 64 in 31-37 s in the chapter 08 default run, two generators at a
+time on 2 cores), which is what fits 20 generators into the chapter's 12 minutes. The same class scales by
+its config (:data:`SIZES`): ``smoke`` 16 px, seconds; ``default`` 32 px, ~35 s per generator on one core;
+``paper`` 128 px, wider, for a GPU (the paper's batch 16 and Adam; its lr 2.5e-3 is a GAN's and is not used by
+a regression loss).
 """
 
 from __future__ import annotations
