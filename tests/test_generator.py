@@ -107,9 +107,9 @@ def test_generator_config_rejects_an_unknown_loss_and_stem():
     assert gen(torch.zeros(2, 8)).shape == (2, 3, 8, 8)
 
 
-def test_squared_error_learns_a_small_object_that_l1_leaves_as_background():
-    """A bright 2x2 square in one of four corners of a dark 8x8 image (6 % of its pixels): L1's minimiser for
-    a barely conditioned start is the background; squared error draws the square where the embedding says."""
+def test_squared_error_draws_a_small_object_where_the_embedding_says():
+    """A bright 2x2 square in one of four corners of a dark 8x8 image (6 % of its pixels, like a world
+    object on its background): the squared-error generator draws the square in the corner its condition names."""
     rng = np.random.default_rng(0)
     where = rng.integers(0, 4, 256)
     emb = np.eye(4, dtype=np.float32)[where]
