@@ -1,11 +1,12 @@
 """The book's wall time at ``--jobs 1`` and ``--jobs 2``, one after the other on the same machine.
 
     python benchmarks/bench_book.py                    # smoke preset (minutes)
-    python benchmarks/bench_book.py --preset default   # the cold default book (about 35 min at --jobs 1 here)
+    python benchmarks/bench_book.py --preset default   # the cold default book (over an hour at --jobs 1 on 2 cores)
 
 Each build is cold: fresh run store, embedding cache and output folder (temporary), so chapter 05 trains
 its spaces and chapter 06 its decoders in both. Both builds use one thread per chapter, so they compute the
 same numbers; the script checks that with ``results.differences`` and prints the two times and their ratio.
+At ``default`` it also compares the ``--jobs 1`` metrics with the committed ``book/results``.
 The HTML rendering is left out (it does not depend on ``--jobs``).
 """
 
@@ -51,10 +52,14 @@ def main() -> None:
         diffs = {name: [d for d in results.differences(one[name]["metrics"], two.get(name, {}).get("metrics"))
                         if ".run_dir:" not in d]  # each build has its own run store: its paths differ
                  for name in one}
+        committed = results.load_all(REPO / "book" / "results") if args.preset == "default" else {}
+        stale = {name: [d for d in results.differences(committed[name]["metrics"], one[name]["metrics"])
+                        if ".run_dir:" not in d] for name in one if name in committed}
     report = {"preset": args.preset, "cores": len(os.sched_getaffinity(0)),
               "load_average_at_end": os.getloadavg(), "seconds_jobs1": round(times[1], 1),
               "seconds_jobs2": round(times[2], 1), "ratio_jobs1_over_jobs2": round(times[1] / times[2], 2),
-              "metric_differences": {n: d[:5] for n, d in sorted(diffs.items()) if d}}
+              "metric_differences": {n: d[:5] for n, d in sorted(diffs.items()) if d},
+              "differences_from_committed": {n: d[:5] for n, d in sorted(stale.items()) if d}}
     print(json.dumps(report, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

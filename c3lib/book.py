@@ -9,7 +9,8 @@
 Chapters run in a pool of ``--jobs`` processes (default: the cores), each one once the chapters it needs
 have run (``c3lib.chapter_deps`` reads that from the imports), 99 (the results page) last. Every worker's
 kernel computes with ``--threads`` threads (default 1, so the numbers are those of a one-thread serial run
-whatever ``--jobs`` is) and seeded global generators (``c3lib.parallel.worker_env``).
+whatever ``--jobs`` is) and seeded global generators (``c3lib.parallel.worker_env``); a chapter's own pool
+gets ``--jobs`` processes, so ``--jobs 1`` computes in one process at a time.
 
 The data folder comes from ``--data-dir`` or ``$C3_DATA`` (read by the chapters themselves, so no
 machine-specific path is written into the executed notebooks). jupyter-book never executes anything itself
@@ -47,7 +48,7 @@ def chapters(only: list[str] | None = None) -> list[Path]:
 
 
 def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kernel: str = KERNEL,
-            extra: dict | None = None, threads: int | None = None) -> Path:
+            extra: dict | None = None, threads: int | None = None, workers: int = 1) -> Path:
     """Run one chapter with papermill (cwd: the repository root) and return the executed copy's path.
 
     The kernel runs with ``C3_PROGRESS=0`` (no progress bars in the book, see ``c3lib.progress``) and
@@ -71,7 +72,7 @@ def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kern
     if out_dir.resolve() != (REPO_ROOT / "book").resolve() and not os.environ.get("C3_RESULTS"):
         env["C3_RESULTS"] = str(out_dir.resolve() / "results")  # a scratch build keeps book/results intact
     with tempfile.TemporaryDirectory(prefix="c3-kernel-") as ipython_dir, \
-            _env(**{**env, **(worker_env(threads, ipython_dir) if threads else {})}):
+            _env(**{**env, **(worker_env(threads, ipython_dir, workers=workers) if threads else {})}):
         try:
             pm.execute_notebook(str(notebook), str(target), parameters=params, kernel_name=kernel,
                                 cwd=str(REPO_ROOT), progress_bar=False, log_output=False)
@@ -288,13 +289,14 @@ class ChapterJob:
     preset: str
     data_dir: str = ""
     threads: int = 1
+    workers: int = 1
 
     def __call__(self, num: str, report) -> None:
         from c3lib.parallel import watch_cells
 
         nb = chapters([num])[0]
         with watch_cells(self.out / nb.name, report):
-            execute(nb, self.out, self.preset, self.data_dir, threads=self.threads)
+            execute(nb, self.out, self.preset, self.data_dir, threads=self.threads, workers=self.workers)
 
 
 def build(nbs: list[Path], out: Path, preset: str, data_dir: str = "", jobs: int = 1, threads: int = 1
@@ -304,7 +306,7 @@ def build(nbs: list[Path], out: Path, preset: str, data_dir: str = "", jobs: int
 
     try:
         return parallel.run_chapters([nb.name[:2] for nb in nbs], chapter_deps.needs(), jobs,
-                                     ChapterJob(out, preset, data_dir, threads),
+                                     ChapterJob(out, preset, data_dir, threads, workers=jobs),
                                      {nb.name[:2]: nb.stem for nb in nbs}, parallel.recorded_wall())
     except parallel.ChapterFailed as err:
         raise SystemExit(f"[book] chapter {err.num} failed; partial notebook: {err.partial or '(none)'}\n"

@@ -64,7 +64,14 @@ def pool_map(fn: Callable, jobs: list[tuple], workers: int, initializer: Callabl
 
 
 def default_workers() -> int:
-    """Worker processes for the jobs inside a chapter: one per core this process may use."""
+    """Worker processes for the jobs inside a chapter: ``$C3_WORKERS`` (the book sets it to ``--jobs``, so
+    ``--jobs 1`` computes in one process at a time), else one per core this process may use."""
+    value = os.environ.get("C3_WORKERS", "")
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"C3_WORKERS={value!r} is not a whole number of at least 1: set it to the worker "
+                             "processes a chapter may use (e.g. 2), or unset it for one per core")
+        return int(value)
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
@@ -171,8 +178,9 @@ c.InteractiveShellApp.exec_lines = [
 """
 
 
-def worker_env(threads: int, folder: str, seed: int = 0) -> dict[str, str]:
-    """The environment of a worker's kernel: ``threads`` torch and BLAS threads, a fixed hash seed, and an
+def worker_env(threads: int, folder: str, seed: int = 0, workers: int = 1) -> dict[str, str]:
+    """The environment of a worker's kernel: ``threads`` torch and BLAS threads, ``workers`` processes for
+    the chapter's own pool (``C3_WORKERS``, read by :func:`default_workers`), a fixed hash seed, and an
     IPython profile under ``folder`` whose start-up lines call :func:`c3lib.threads.configure` and seed
     numpy's and torch's global generators with ``seed`` (chapters seed their own as well; Python's
     ``random`` is drawn from by the kernel itself after start-up, so no chapter may use it)."""
@@ -182,7 +190,7 @@ def worker_env(threads: int, folder: str, seed: int = 0) -> dict[str, str]:
     os.makedirs(profile, exist_ok=True)
     with open(os.path.join(profile, "ipython_kernel_config.py"), "w", encoding="utf-8") as fh:
         fh.write(KERNEL_CONFIG.format(seed=seed))
-    return {**kernel_env(threads), "PYTHONHASHSEED": str(seed), "IPYTHONDIR": folder}
+    return {**kernel_env(threads), "PYTHONHASHSEED": str(seed), "IPYTHONDIR": folder, "C3_WORKERS": str(workers)}
 
 
 def cells_done(path: Path) -> tuple[int, int]:

@@ -53,6 +53,10 @@ def _sleepy(num: str, report) -> None:
     report(1, 2)
     if num == "13":
         raise ValueError("chapter 13 is broken")
+    if num == "01":  # waits (up to 30 s) until chapter 03 has started: in a pool running both at once 03
+        deadline = time.time() + 30  # starts before 01 ends however slowly workers start; a serial one times out
+        while not (folder / "03.start").exists() and time.time() < deadline:
+            time.sleep(0.05)
     time.sleep(60 if num == "14" else 0.5)
     (folder / f"{num}.end").write_text(str(time.time()))
 
@@ -75,6 +79,19 @@ def test_a_failure_stops_the_build_with_its_traceback(tmp_path, monkeypatch):
     assert err.value.num == "13" and "chapter 13 is broken" in err.value.trace
     assert time.perf_counter() - t0 < 30  # chapter 14 (a minute) was ended, not waited for
     assert not (tmp_path / "15.start").exists()
+
+
+def test_a_chapters_own_pool_gets_the_books_jobs(tmp_path, monkeypatch):
+    env = parallel.worker_env(1, str(tmp_path), workers=2)
+    assert env["C3_WORKERS"] == "2" and env["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("C3_WORKERS", "3")
+    assert parallel.default_workers() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("C3_WORKERS", bad)
+        with pytest.raises(ValueError, match="C3_WORKERS"):
+            parallel.default_workers()
+    monkeypatch.delenv("C3_WORKERS")
+    assert parallel.default_workers() == len(os.sched_getaffinity(0))
 
 
 def test_shards_of_a_global_batch_cover_it_once():
