@@ -38,6 +38,11 @@ def build(preset: str, jobs: int, scratch: Path) -> tuple[float, Path]:
     return time.perf_counter() - t0, out / "results"
 
 
+def metric_differences(a: dict, b: dict) -> list[str]:
+    """Where two results records' metrics differ, leaving out run_dir: each build has its own run store."""
+    return [d for d in results.differences(a.get("metrics"), b.get("metrics")) if ".run_dir:" not in d]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="smoke", choices=("smoke", "default"))
@@ -49,12 +54,9 @@ def main() -> None:
             times[jobs], folders[jobs] = build(args.preset, jobs, Path(tmp))
             print(f"[bench] --jobs {jobs}: {times[jobs]:.0f} s", flush=True)
         one, two = results.load_all(folders[1]), results.load_all(folders[2])
-        diffs = {name: [d for d in results.differences(one[name]["metrics"], two.get(name, {}).get("metrics"))
-                        if ".run_dir:" not in d]  # each build has its own run store: its paths differ
-                 for name in one}
         committed = results.load_all(REPO / "book" / "results") if args.preset == "default" else {}
-        stale = {name: [d for d in results.differences(committed[name]["metrics"], one[name]["metrics"])
-                        if ".run_dir:" not in d] for name in one if name in committed}
+        diffs = {name: metric_differences(one[name], two.get(name, {})) for name in one}
+        stale = {name: metric_differences(committed[name], one[name]) for name in one if name in committed}
     report = {"preset": args.preset, "cores": len(os.sched_getaffinity(0)),
               "load_average_at_end": os.getloadavg(), "seconds_jobs1": round(times[1], 1),
               "seconds_jobs2": round(times[2], 1), "ratio_jobs1_over_jobs2": round(times[1] / times[2], 2),

@@ -313,11 +313,9 @@ def build(nbs: list[Path], out: Path, preset: str, data_dir: str = "", jobs: int
                          f"{err.trace}") from None
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def main(argv: list[str] | None = None) -> int:
+    from c3lib.parallel import cores
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="default", choices=PRESET_NAMES)
     ap.add_argument("--data-dir", default="", help="real-data folder (else the chapters read $C3_DATA)")
@@ -326,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book")
     ap.add_argument("--html-only", action="store_true",
                     help="render the executed chapters already in book/ (the committed ones); execute nothing")
-    ap.add_argument("--jobs", type=int, default=_cores(), help="chapters at a time (default: the cores)")
+    ap.add_argument("--jobs", type=int, default=cores(), help="chapters at a time (default: the cores)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch/BLAS threads per chapter (default 1: the numbers of a one-thread serial run)")
     args = ap.parse_args(argv)

@@ -72,6 +72,11 @@ def default_workers() -> int:
             raise ValueError(f"C3_WORKERS={value!r} is not a whole number of at least 1: set it to the worker "
                              "processes a chapter may use (e.g. 2), or unset it for one per core")
         return int(value)
+    return cores()
+
+
+def cores() -> int:
+    """The cores this process may use (its affinity where the OS has one)."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
