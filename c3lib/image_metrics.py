@@ -101,9 +101,18 @@ class InceptionFeatures:
         return np.concatenate(out)
 
 
-def inception_score(images: torch.Tensor | None = None) -> tuple[None, str]:
-    """Offline there is no Inception classifier: ``(None, reason)``."""
-    return None, IS_UNAVAILABLE
+def inception_score_available() -> bool:
+    """Whether torch-fidelity (the paper preset's Inception Score) is installed."""
+    return importlib.util.find_spec("torch_fidelity") is not None
+
+
+def inception_score(images: torch.Tensor | None = None, paper: bool = False) -> tuple[float | None, str]:
+    """``(value, how)``: offline there is no Inception classifier, ``(None, reason)``; at the paper preset
+    (``paper``) torch-fidelity's Inception Score of ``images`` (``None`` when no images are given)."""
+    if not paper:
+        return None, IS_UNAVAILABLE
+    how = "torch-fidelity Inception Score (10 splits), on the GPU when present"
+    return (None if images is None else inception_score_torch_fidelity(images, torch.cuda.is_available())), how
 
 
 def inception_score_torch_fidelity(images: torch.Tensor, cuda: bool = True) -> float:  # pragma: no cover - paper

@@ -3,7 +3,9 @@ image embeddings, held-out test images with one caption each as the prompt, the 
 the collapse removes, and the space's own image encoder (``tower_module``, ``tower_input``) for FID in its
 features. ``world-clip`` and ``world`` (chapter 05's ``image-text``) on world renders, with each scene's
 ground-truth attributes; ``flickr8k-clip`` on Flickr8k photos (train-split photos to train on, val photos to
-test: the first N the FID reference and prompts, the next N the real-vs-real set).
+test: the first N the FID reference and prompts, the next N the real-vs-real set); at ``paper``, ``coco-clip``:
+the paper's setting, CLIP ViT-B/32 ``openai`` over MS-COCO at chapter 06's Karpathy split (train + restval to
+train on, val + test images as the reference and prompts).
 
 Images are uint8 ``(n, 3, S, S)`` tensors: every consumer (generator, Inception, encoders) sees the same levels.
 """
@@ -22,7 +24,9 @@ from c3lib.generator import resize
 from c3lib.spaces import load_or_train_space, world_data
 
 WORLD_SPACES = {"world-clip": "world-clip", "world": "image-text"}  # task name -> chapter 05 space
-SPACES = ("world-clip", "flickr8k-clip", "world")
+SPACES = ("world-clip", "flickr8k-clip", "world", "coco-clip")
+PAPER_ONLY = ("coco-clip",)  # downloads CLIP ViT-B/32 (checked): the paper preset only
+CLIP_INPUT = "openclip"  # tower_input of coco-clip: CLIP's own image preprocessing at 224 px
 PLACES = ("top left", "top", "top right", "left", "middle", "right", "bottom left", "bottom", "bottom right")
 
 
@@ -98,14 +102,67 @@ def flickr_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int
     }
 
 
+def coco_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, image_size: int,
+              progress: bool = False) -> dict[str, Any]:
+    """``coco-clip`` (paper preset): CLIP ViT-B/32 ``openai`` embeddings (cached, a checked download on first
+    use) of the Karpathy train + restval images (``n_train``: the first n; 0: all 113,287) to train on, and of
+    their captions (only their mean is used); the first 2N Karpathy val + test images (MS-COCO val2014, never
+    trained on) as the FID reference (N) and real-vs-real (N), one seeded caption of each of the first N as
+    its prompt, as the paper samples its prompts from the validation set."""
+    from c3lib.cache import embeddings
+    from c3lib.data.loaders import KARPATHY_TRAIN, load_coco_karpathy, photo_pixels, resolve_data_dir
+    from c3lib.encoders.openclip import encode_images, encode_texts, lazy_openclip
+
+    if preset != "paper":
+        raise ValueError(f"coco-clip downloads CLIP ViT-B/32 and needs MS-COCO: the paper preset only, not {preset!r}")
+    root = resolve_data_dir(data_dir, required=True)
+    train = load_coco_karpathy(root, KARPATHY_TRAIN, limit=n_train if n_train > 0 else None)
+    test = load_coco_karpathy(root, ("val", "test"), limit=2 * n_eval)
+    if len(test.image_paths) < 2 * n_eval:
+        raise ValueError(f"n_eval={n_eval} needs {2 * n_eval} Karpathy val + test images, there are "
+                         f"{len(test.image_paths)}; lower n_eval")
+    model = lazy_openclip("ViT-B-32", "openai")
+    caps = [c for five in train.captions for c in five]  # chapter 06's list at n_train 0: one cache entry
+    pick = np.random.default_rng([seed, 8]).integers(0, [len(c) for c in test.captions[:n_eval]])
+    prompts = [test.captions[i][pick[i]] for i in range(n_eval)]
+
+    def image_emb(paths):
+        return embeddings("coco-clip-images", "ViT-B-32/openai", paths,
+                          lambda: encode_images(model(), paths, 256, progress=progress))
+
+    def pixels(paths, name):
+        arr = cached(f"08-coco-{name}-pixels", {"photos": [p.name for p in paths], "size": image_size,
+                                                "crop": "centre square, box filter"},
+                     lambda: photo_pixels(list(paths), image_size))
+        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S] uint8
+
+    img_train = image_emb(train.image_paths)
+    txt_train = embeddings("coco-clip-text", "ViT-B-32/openai", caps,
+                           lambda: encode_texts(model(), caps, 256, progress=progress))
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    return {
+        "img_train": img_train, "txt_train": txt_train,
+        "images_train": pixels(train.image_paths, "train"),
+        "img_test": image_emb(test.image_paths[:n_eval]),
+        "txt_test": embeddings("coco-clip-text", "ViT-B-32/openai", prompts,
+                               lambda: encode_texts(model(), prompts, 256, progress=progress)),
+        "images_test": pixels(test.image_paths[:2 * n_eval], "val"),
+        "prompts": prompts,
+        "tower_module": model().model, "tower_input": CLIP_INPUT,  # CLIP's image encoder, on the S px images
+        "space_gap": float(np.linalg.norm(unit(img_train).mean(0) - unit(txt_train).mean(0))),
+    }
+
+
 def build_task(space: str, preset: str, seed: int = 0, data_dir: str = "", n_train: int = 0, n_eval: int = 48,
                image_size: int = 32, progress: bool = False) -> dict[str, Any]:
-    """The task of ``space`` (``world-clip``, ``world`` or ``flickr8k-clip``) on chapter 05's ``preset`` spaces
-    (smoke spaces for ``smoke``, else default): ``n_train`` training images (0: all), 2 ``n_eval`` test images
-    (the first N are the FID reference, whose prompts are drawn), at ``image_size`` px."""
+    """The task of ``space`` (``world-clip``, ``world`` or ``flickr8k-clip`` on chapter 05's ``preset`` spaces:
+    smoke spaces for ``smoke``, else default; ``coco-clip`` at ``paper``): ``n_train`` training images (0: all),
+    2 ``n_eval`` test images (the first N are the FID reference, whose prompts are drawn), at ``image_size`` px."""
     args = (preset, seed, data_dir, n_train, n_eval, image_size, progress)
     if space == "flickr8k-clip":
         return flickr_task(*args)
+    if space == "coco-clip":
+        return coco_task(*args)
     if space not in WORLD_SPACES:
         raise ValueError(f"unknown generation space {space!r}; valid: {', '.join(SPACES)}")
     return world_task(space, *args)
@@ -113,7 +170,10 @@ def build_task(space: str, preset: str, seed: int = 0, data_dir: str = "", n_tra
 
 def tower_features(task: dict, images: torch.Tensor) -> np.ndarray:
     """Embeddings of uint8 images in the space's own image encoder: the world's image tower on renders
-    resized to its input size; Flickr8k's image head on frozen EfficientNet-Lite0 features."""
+    resized to its input size; Flickr8k's image head on frozen EfficientNet-Lite0 features; CLIP's image
+    encoder (coco-clip) on the images upsampled to 224 px and normalised as CLIP's preprocessing does."""
+    if task["tower_input"] == CLIP_INPUT:
+        return clip_image_features(task["tower_module"], images)
     if task["tower_input"]:
         return embed(task["tower_module"], resize(as_float(images), task["tower_input"]))
     from PIL import Image
@@ -122,6 +182,24 @@ def tower_features(task: dict, images: torch.Tensor) -> np.ndarray:
 
     pil = [Image.fromarray(x.permute(1, 2, 0).numpy()) for x in images]
     return embed(task["tower_module"], torch.from_numpy(efficientnet_features(pil, progress=False)))
+
+
+def clip_image_features(clip_model: torch.nn.Module, images: torch.Tensor, batch_size: int = 128) -> np.ndarray:
+    """CLIP image embeddings of uint8 ``(n, 3, S, S)`` images: bicubic to CLIP's 224 px input, CLIP's
+    normalisation (open_clip's OPENAI_DATASET_MEAN / STD), ``encode_image``; on the model's device."""
+    import torch.nn.functional as F
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+    device = next(clip_model.parameters()).device
+    mean = torch.tensor(OPENAI_DATASET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(OPENAI_DATASET_STD, device=device).view(1, 3, 1, 1)
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            x = as_float(images[i:i + batch_size]).to(device)
+            x = F.interpolate(x, size=(224, 224), mode="bicubic", align_corners=False).clamp(0, 1)
+            out.append(clip_model.encode_image((x - mean) / std).float().cpu().numpy())
+    return np.concatenate(out)
 
 
 def as_float(images: torch.Tensor) -> torch.Tensor:

@@ -7,15 +7,16 @@ normalised, minus the text mean, renormalised (no noise): the C3 transform with 
 
 Spaces: the CLIP-recipe spaces of chapter 05, ``world-clip`` (world renders; every prompt has ground-truth
 attributes) and ``flickr8k-clip`` (Flickr8k photos: train-split photos to train, val photos as the FID
-reference and their captions as prompts), and the ablation ``world`` (chapter 05's ``image-text`` space,
-small gap). Rows: C1, C2-collapse, C2-corrupt, C3, LAFITE's own perturbation (official code:
-``normalise((1 - xi) h + xi u)``, ``u`` a random unit direction, ``xi = 0.75`` for image features), each over
-the space's seeds; the supervised ceiling (the C1 generator, whose training input is the clean image
-embedding, conditioned on the test images' own embeddings: in distribution, and no noise has thrown
-information away) and real vs real images (the FID floor at the same N). Every row is scored on the same N
-prompts (``n_eval``). The generators (and their Inception features) are jobs of a process pool
-(:func:`c3lib.parallel.pool_map`); each job runs at the book's thread count with its own seed, so the numbers
-do not depend on ``workers``.
+reference and their captions as prompts), the ablation ``world`` (chapter 05's ``image-text`` space, small
+gap) and, at ``paper``, ``coco-clip``: the paper's own setting, CLIP ViT-B/32 ``openai`` over MS-COCO at
+chapter 06's Karpathy split, with the Inception Score from torch-fidelity. Rows: C1, C2-collapse, C2-corrupt,
+C3, LAFITE's own perturbation (official code: ``normalise((1 - xi) h + xi u)``, ``u`` a random unit direction,
+``xi = 0.75`` for image features), each over the space's seeds; the supervised ceiling (the C1 generator,
+whose training input is the clean image embedding, conditioned on the test images' own embeddings: in
+distribution, and no noise has thrown information away) and real vs real images (the FID floor at the same N).
+Every row is scored on the same N prompts (``n_eval``). The generators (and their Inception features) are jobs
+of a process pool (:func:`c3lib.parallel.pool_map`); each job runs at the book's thread count with its own
+seed, so the numbers do not depend on ``workers``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from c3lib.cache import cached, content_digest, key_of
 from c3lib.config import ChapterConfig, ConfigError
 from c3lib.data.world import COLOURS, SHAPES, SIZES as OBJ_SIZES
 from c3lib.generator import SIZES, EmbeddingGenerator, GeneratorConfig
-from c3lib.image_tasks import PLACES, SPACES, as_float, build_task, tower_features, u8
+from c3lib.image_tasks import PAPER_ONLY, PLACES, SPACES, as_float, build_task, tower_features, u8
 from c3lib.runstore import run_path, train_or_load
 from c3lib.transform import DEFAULT_NOISE_STD, C3Transform
 
@@ -71,8 +72,8 @@ class TextToImageConfig(ChapterConfig):
         # default: sized to 12 minutes on 2 cores (Inception-v3 runs at ~4 images/s on one core): N = 48
         # prompts per row (FID is biased upwards at small N; real-vs-real at the same N is the floor)
         "default": {"n_eval": 48},
-        "paper": {"n_eval": 480, "num_steps": 20000, "image_size": 64, "base_channels": 64,
-                  "flickr_seeds": (0, 1, 2)},
+        "paper": {"spaces": ("world-clip", "flickr8k-clip", "coco-clip"), "n_eval": 480, "num_steps": 20000,
+                  "image_size": 64, "base_channels": 64, "flickr_seeds": (0, 1, 2)},
     }
 
     def __post_init__(self):
@@ -84,6 +85,10 @@ class TextToImageConfig(ChapterConfig):
         bad = [s for s in self.spaces if s not in SPACES]
         if bad:
             raise ConfigError(f"unknown space(s) {bad}; valid: {', '.join(SPACES)}")
+        paper_only = [s for s in self.spaces if s in PAPER_ONLY]
+        if paper_only and self.preset != "paper":
+            raise ConfigError(f"space(s) {paper_only} download CLIP ViT-B/32 and need MS-COCO: preset 'paper' only "
+                              f"(smoke and default run offline)")
         if self.n_eval < 8 or not self.seeds or not self.flickr_seeds:
             raise ConfigError("n_eval must be >= 8 and seeds and flickr_seeds non-empty")
         if self.workers < 0:
@@ -163,6 +168,7 @@ def _generator_job(space: str, variant: str, seed: int) -> dict[str, Any]:
     cfg, task = _JOBS["cfg"], _JOBS["tasks"][space]
     gen, infer, loaded = train_generator(task, variant, seed, cfg, space)
     out = {"loaded": loaded, "train_seconds": gen.history.get("seconds"), "final_loss": gen.history["loss"][-1]}
+    paper = cfg.preset == "paper"
     draws = {"images": infer(task["txt_test"], "target")}
     if variant == "C1":
         draws["supervised"] = infer(task["img_test"], "source")
@@ -171,6 +177,7 @@ def _generator_job(space: str, variant: str, seed: int) -> dict[str, Any]:
         out[name] = images
         out[f"{name}_inception"] = _inception()(images)
         out[f"{name}_tower"] = tower_features(task, images)
+        out[f"{name}_is"] = im.inception_score(images, paper)[0]
     return out
 
 
@@ -180,7 +187,8 @@ def _real_job(space: str) -> dict[str, np.ndarray]:
     real = task["images_test"]
     inc = cached("08-inception-real", {"images": content_digest(real.numpy()), "net": "fid-helper default_1"},
                  lambda: _inception()(real))
-    return {"inception": inc, "tower": tower_features(task, real)}
+    return {"inception": inc, "tower": tower_features(task, real),
+            "is": im.inception_score(real[_JOBS["cfg"].n_eval:], _JOBS["cfg"].preset == "paper")[0]}
 
 
 def _classifier_job(space: str) -> tuple[im.AttributeClassifier, float]:
@@ -204,18 +212,23 @@ def attribute_classifier(task: dict, cfg: TextToImageConfig) -> tuple[im.Attribu
     return clf, clf.accuracy(as_float(task["images_test"][n:]), task["attrs_test"][n:])
 
 
-def score(task: dict, images: torch.Tensor, inception: np.ndarray, tower: np.ndarray, ref: dict) -> dict[str, Any]:
+def score(task: dict, images: torch.Tensor, inception: np.ndarray, tower: np.ndarray, ref: dict,
+          inception_score: float | None = None) -> dict[str, Any]:
     """FID (Inception, and the space's own image encoder) against the N references, attribute accuracy (world;
-    ``None`` elsewhere), and the cosine of each image's embedding with its prompt's."""
+    ``None`` elsewhere), the cosine of each image's embedding with its prompt's, and the Inception Score
+    (torch-fidelity, paper preset; ``None`` offline)."""
     clf = ref.get("classifier")
     return {"fid": im.fid(inception, ref["inc_ref"]), "fid_space": im.fid(tower, ref["tower_ref"]),
             "attr_accuracy": clf.accuracy(as_float(images), task["attrs_test"][:len(images)]) if clf else None,
-            "text_image_cosine": im.text_image_cosine(tower, task["txt_test"])}
+            "text_image_cosine": im.text_image_cosine(tower, task["txt_test"]), "inception_score": inception_score}
 
 
 def run(cfg: TextToImageConfig, progress: bool = True) -> dict[str, Any]:
     """Every (space, variant, seed) generator and the reference rows; see the module docstring."""
     n, k = cfg.n_eval, cfg.n_examples
+    if cfg.preset == "paper" and not im.inception_score_available():  # before hours of training, not after
+        raise ModuleNotFoundError("the paper preset reports the Inception Score with torch-fidelity: "
+                                  "pip install 'c3lib[paper]' (torch-fidelity)")
     tasks = {space: build_task(space, cfg.preset, cfg.seed, cfg.data_dir, cfg.n_train, cfg.n_eval, cfg.image_size)
              for space in cfg.spaces}
     shipped = {space: {key: t[key] for key in _SHIPPED if key in t} for space, t in tasks.items()}
@@ -238,11 +251,12 @@ def run(cfg: TextToImageConfig, progress: bool = True) -> dict[str, Any]:
                 g = done[("generator", space, variant, seed)]
                 out["runs"].append({"space": space, "variant": variant, "seed": seed, "loaded": g["loaded"],
                                     "train_seconds": g["train_seconds"], "final_loss": g["final_loss"],
-                                    **score(task, g["images"], g["images_inception"], g["images_tower"], ref)})
+                                    **score(task, g["images"], g["images_inception"], g["images_tower"], ref,
+                                            g["images_is"])})
                 if variant == "C1":
                     out["runs"].append({"space": space, "variant": "supervised", "seed": seed,
                                         **score(task, g["supervised"], g["supervised_inception"],
-                                                g["supervised_tower"], ref)})
+                                                g["supervised_tower"], ref, g["supervised_is"])})
                 if seed == cfg.seeds_of(space)[0]:
                     ex[variant] = as_float(g["images"][:k])
                     if variant == "C1":
@@ -253,23 +267,24 @@ def run(cfg: TextToImageConfig, progress: bool = True) -> dict[str, Any]:
         out["runs"].append({"space": space, "variant": "real-vs-real", "seed": 0,
                             "fid": im.fid(inc[n:], ref["inc_ref"]), "fid_space": im.fid(tow[n:], ref["tower_ref"]),
                             "attr_accuracy": clf.accuracy(as_float(real[:n]), task["attrs_test"][:n]) if clf else None,
-                            "text_image_cosine": im.text_image_cosine(tow[:n], task["txt_test"])})
+                            "text_image_cosine": im.text_image_cosine(tow[:n], task["txt_test"]),
+                            "inception_score": real_feats["is"]})
         out["examples"][space] = ex
         out["spaces"][space] = {"n_train_images": len(task["images_train"]), "n_eval": n,
                                 "dim": int(task["img_train"].shape[1]), "image_size": cfg.image_size,
                                 "n_seeds": len(cfg.seeds_of(space)), "modality_gap": task["space_gap"], **info,
-                                "inception_score": None, "inception_score_note": im.IS_UNAVAILABLE}
+                                "inception_score_note": im.inception_score(None, cfg.preset == "paper")[1]}
     out["workers"] = workers
     out["summary"] = summarise(out["runs"], n)
     return out
 
 
-METRICS = ("fid", "fid_space", "attr_accuracy", "text_image_cosine")
+METRICS = ("fid", "fid_space", "attr_accuracy", "text_image_cosine", "inception_score")
 
 
 def summarise(runs: list[dict], n_images: int) -> dict[str, dict[str, dict[str, Any]]]:
     """``summary[space][variant]`` = mean (and FID std) over seeds of each metric (``None`` where a space has
-    no such metric: attribute accuracy off the world)."""
+    no such metric: attribute accuracy off the world, the Inception Score offline)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for space in dict.fromkeys(r["space"] for r in runs):
         out[space] = {}
