@@ -64,12 +64,21 @@ def world_task(space: str, preset: str, seed: int, data_dir: str, n_train: int, 
     }
 
 
+def photos(dataset: str, split: str, paths, image_size: int) -> torch.Tensor:
+    """Photos as uint8 ``(n, 3, S, S)`` (centre square, box filter), cached by file names and size."""
+    from c3lib.data.loaders import photo_pixels
+
+    arr = cached(f"08-{dataset}-{split}-pixels", {"photos": [p.name for p in paths], "size": image_size,
+                                                  "crop": "centre square, box filter"},
+                 lambda: photo_pixels(list(paths), image_size))
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+
 def flickr_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, image_size: int,
                 progress: bool = False) -> dict[str, Any]:
     """``flickr8k-clip``: train-split photos (their embeddings: frozen EfficientNet-Lite0, then the space's
     image head) to train on; the first 2N val photos as the FID reference (N) and real-vs-real (N), one
     caption of each of the first N as its prompt. The space never chose anything on the val photos."""
-    from c3lib.data.loaders import photo_pixels
     from c3lib.spaces import flickr_features
 
     space_preset = "smoke" if preset == "smoke" else "default"
@@ -81,21 +90,15 @@ def flickr_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int
     if len(te["a"]) < 2 * n:
         raise ValueError(f"n_eval={n} needs {2 * n} Flickr8k val photos but there are {len(te['a'])}; lower n_eval")
 
-    def pixels(paths, name):
-        arr = cached(f"08-flickr-{name}-pixels", {"photos": [p.name for p in paths], "size": image_size,
-                                                  "crop": "centre square, box filter"},
-                     lambda: photo_pixels(list(paths), image_size))
-        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S] uint8
-
     pick = np.random.default_rng([seed, 8]).integers(0, 5, n)
     f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
     return {
         "img_train": embed(model.tower_a, f32(tr["a"])),
         "txt_train": embed(model.tower_b, f32(tr["b"].reshape(-1, tr["b"].shape[-1]))),  # unpaired: its mean
-        "images_train": pixels(tr["paths"], "train"),
+        "images_train": photos("flickr", "train", tr["paths"], image_size),
         "img_test": embed(model.tower_a, f32(te["a"][:n])),
         "txt_test": embed(model.tower_b, f32(te["b"][np.arange(n), pick])),
-        "images_test": pixels(te["paths"][:2 * n], "val"),
+        "images_test": photos("flickr", "val", te["paths"][:2 * n], image_size),
         "prompts": [te["captions"][i][pick[i]] for i in range(n)],
         "tower_module": model.tower_a, "tower_input": 0,  # 0: frozen EfficientNet-Lite0 features first
         "space_gap": sp["trained"]["gap"],
@@ -110,7 +113,7 @@ def coco_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, 
     trained on) as the FID reference (N) and real-vs-real (N), one seeded caption of each of the first N as
     its prompt, as the paper samples its prompts from the validation set."""
     from c3lib.cache import embeddings
-    from c3lib.data.loaders import KARPATHY_TRAIN, load_coco_karpathy, photo_pixels, resolve_data_dir
+    from c3lib.data.loaders import KARPATHY_TRAIN, load_coco_karpathy, resolve_data_dir
     from c3lib.encoders.openclip import encode_images, encode_texts, lazy_openclip
 
     if preset != "paper":
@@ -130,23 +133,17 @@ def coco_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, 
         return embeddings("coco-clip-images", "ViT-B-32/openai", paths,
                           lambda: encode_images(model(), paths, 256, progress=progress))
 
-    def pixels(paths, name):
-        arr = cached(f"08-coco-{name}-pixels", {"photos": [p.name for p in paths], "size": image_size,
-                                                "crop": "centre square, box filter"},
-                     lambda: photo_pixels(list(paths), image_size))
-        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S] uint8
-
     img_train = image_emb(train.image_paths)
     txt_train = embeddings("coco-clip-text", "ViT-B-32/openai", caps,
                            lambda: encode_texts(model(), caps, 256, progress=progress))
     unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
     return {
         "img_train": img_train, "txt_train": txt_train,
-        "images_train": pixels(train.image_paths, "train"),
+        "images_train": photos("coco", "train", train.image_paths, image_size),
         "img_test": image_emb(test.image_paths[:n_eval]),
         "txt_test": embeddings("coco-clip-text", "ViT-B-32/openai", prompts,
                                lambda: encode_texts(model(), prompts, 256, progress=progress)),
-        "images_test": pixels(test.image_paths[:2 * n_eval], "val"),
+        "images_test": photos("coco", "val", test.image_paths[:2 * n_eval], image_size),
         "prompts": prompts,
         "tower_module": model().model, "tower_input": CLIP_INPUT,  # CLIP's image encoder, on the S px images
         "space_gap": float(np.linalg.norm(unit(img_train).mean(0) - unit(txt_train).mean(0))),
