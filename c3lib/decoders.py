@@ -16,7 +16,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -222,19 +222,49 @@ def _relative(folder: Path) -> str:
         return str(folder)
 
 
+# --- run_grid's pool: what its jobs need is set once per worker by _init_grid ---
+_GRID: dict[str, Any] = {}
+
+
+def _init_grid(setup: CaptionSetup, tasks: dict[str, CrossModalTask], meteor: bool, root: Path | None = None) -> None:
+    from c3lib import threads
+
+    threads.configure()
+    _GRID.clear()
+    _GRID.update({"setup": setup, "tasks": tasks, "meteor": meteor, "root": root})
+
+
+def grid_job(name: str, variant: str, seed: int) -> tuple[dict[str, Any], list[str]]:
+    """One decoder of :func:`run_grid`: train (or load) ``variant`` with ``seed`` on task ``name`` and caption
+    its test images -> (the run's row, the captions). Runs in a pool worker or in this process, same bits."""
+    setup, task, root = _GRID["setup"], _GRID["tasks"][name], _GRID["root"]
+    tcfg = setup.decoder_for(name)
+    if variant == SUPERVISED:
+        cap, log = train_or_load_supervised(task, seed, tcfg, setup.n_val_captions, root)
+    else:
+        cap, log = train_or_load(task, variant, seed, tcfg, setup.noise_std, root)
+    m, preds = score(cap, task, _GRID["meteor"])
+    return {"task": name, "variant": variant, "seed": seed, **m, "epochs": len(log),
+            "best_val_loss": min(r["val_loss"] for r in log),
+            "run_dir": _relative(run_path(task.run_name, variant, seed, root))}, preds
+
+
 def run_grid(setup: CaptionSetup, preset: str, seed: int, data_dir: str, tasks: Sequence[str],
-             variants: Sequence[str], seeds: Sequence[int], meteor: bool = True, n_examples: int = 6,
-             progress: bool = True) -> dict[str, Any]:
+             variants: Sequence[str], seeds: Sequence[int] | Mapping[str, Sequence[int]], meteor: bool = True,
+             n_examples: int = 6, progress: bool = True, workers: int = 0) -> dict[str, Any]:
     """Every (task, variant, seed): train (or load) a captioner on text, caption the test images, score.
 
-    Returns JSON-able ``runs`` (one dict per decoder), ``tasks`` (descriptions), ``examples`` (first-seed
+    ``seeds`` is one list for every task or a list per task. The decoders are independent jobs of a process
+    pool (:func:`c3lib.parallel.pool_map`; ``workers`` processes, 0: :func:`c3lib.parallel.default_workers`),
+    each seeded by its own seed, so the numbers do not depend on ``workers``. Returns JSON-able ``runs`` (one
+    dict per decoder, in task, variant, seed order), ``tasks`` (descriptions), ``examples`` (first-seed
     captions of the first test images), and, not for saving, ``thumbs`` (those images) and ``task_objects``
     (the :class:`CrossModalTask` of each space, for further experiments).
     """
-    from tqdm.auto import tqdm
+    from c3lib import parallel
 
-    runs, examples, described, thumbs, built = [], {}, {}, {}, {}
-    bar = tqdm(total=len(tasks) * len(variants) * len(seeds), desc="captioners", disable=not progress)
+    seeds_of = {name: list(seeds[name] if isinstance(seeds, Mapping) else seeds) for name in tasks}
+    examples, described, thumbs, built = {}, {}, {}, {}
     for name in tasks:
         task = setup.task(name, preset, seed, data_dir)
         built[name] = task
@@ -243,22 +273,14 @@ def run_grid(setup: CaptionSetup, preset: str, seed: int, data_dir: str, tasks: 
                         else list(task.test_paths[:n_examples]))
         examples[name] = {"ids": task.test_ids[:n_examples], "references": task.test_refs[:n_examples],
                           "attributes": (task.attributes or [None] * n_examples)[:n_examples]}
-        for variant in variants:
-            for s in seeds:
-                bar.set_postfix_str(f"{name} {variant} seed {s}")
-                tcfg = setup.decoder_for(name)
-                if variant == SUPERVISED:
-                    cap, log = train_or_load_supervised(task, s, tcfg, setup.n_val_captions)
-                else:
-                    cap, log = train_or_load(task, variant, s, tcfg, setup.noise_std)
-                m, preds = score(cap, task, meteor)
-                runs.append({"task": name, "variant": variant, "seed": s, **m, "epochs": len(log),
-                             "best_val_loss": min(r["val_loss"] for r in log),
-                             "run_dir": _relative(run_path(task.run_name, variant, s))})
-                if s == seeds[0]:
-                    examples[name][variant] = preds[:n_examples]
-                bar.update()
-    bar.close()
+    jobs = [(name, variant, s) for name in tasks for variant in variants for s in seeds_of[name]]
+    done = parallel.pool_map(grid_job, jobs, workers or parallel.default_workers(), _init_grid,
+                             (setup, built, meteor), desc="captioners", progress=progress)
+    runs = []
+    for (name, variant, s), (row, preds) in zip(jobs, done):
+        runs.append(row)
+        if s == seeds_of[name][0]:
+            examples[name][variant] = preds[:n_examples]
     return {"runs": runs, "tasks": described, "examples": examples, "thumbs": thumbs, "task_objects": built}
 
 

@@ -203,3 +203,24 @@ def test_gap_cost_is_none_when_the_ceiling_scores_zero():
     summary = [{"task": "s", "variant": v, "CIDEr": 0.0, "n_seeds": 1} for v in ("C1", "C3", "supervised")]
     out = gap_cost(summary, {"s": {"modality_gap": 0.5}})["s"]
     assert out["gap_cost"] is None and out["C3_over_C1"] is None and out["C3_gain_over_C1"] == 0.0
+
+
+def test_grid_jobs_give_the_same_numbers_in_a_pool_of_two_and_in_process(tiny_task, tmp_path):
+    """run_grid's decoders are pool jobs: 2 spawned workers train and score them bit for bit as this process
+    does (each job seeds itself and runs at the book's threads), whichever worker takes which job."""
+    from c3lib import parallel
+
+    setup = decoders.CaptionSetup(decoder=TCFG)
+    jobs = [("tiny", "C1", 0), ("tiny", "C3", 0), ("tiny", "C3", 1)]
+    rows = {}
+    for workers in (1, 2):
+        root = tmp_path / f"workers{workers}"
+        rows[workers] = parallel.pool_map(decoders.grid_job, jobs, workers, decoders._init_grid,
+                                          (setup, {"tiny": tiny_task}, False, root))
+    for (a, preds_a), (b, preds_b), job in zip(rows[1], rows[2], jobs):
+        assert preds_a == preds_b and {k: v for k, v in a.items() if k != "run_dir"} == \
+            {k: v for k, v in b.items() if k != "run_dir"}, job
+        weights = [sorted(run_path(*job, tmp_path / f"workers{w}").glob("*.safetensors")) for w in (1, 2)]
+        assert weights[0] and [p.read_bytes() for p in weights[0]] == [p.read_bytes() for p in weights[1]], job
+    losses = [r["best_val_loss"] for r, _ in rows[1]]
+    assert len(set(losses)) == 3, f"variants and seeds must train different decoders: {losses}"

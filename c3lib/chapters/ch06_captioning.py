@@ -55,17 +55,11 @@ class CaptioningConfig(ChapterConfig):
 
 
 def run(cfg: CaptioningConfig, progress: bool = True) -> dict[str, Any]:
-    """Every (space, variant, seed) decoder trained (or loaded) and scored: :func:`c3lib.decoders.run_grid`;
-    the ablation tasks with ``ablation_seeds``, the others with ``seeds``."""
-    out: dict[str, Any] = {"runs": [], "tasks": {}, "examples": {}, "thumbs": {}, "task_objects": {}}
-    for task in cfg.tasks:
-        seeds = cfg.ablation_seeds if task in cfg.ablation_tasks else cfg.seeds
-        part = run_grid(cfg.setup, cfg.preset, cfg.seed, cfg.data_dir, (task,), cfg.variants, seeds,
-                        cfg.meteor, cfg.n_examples, progress)
-        out["runs"] += part["runs"]
-        for k in ("tasks", "examples", "thumbs", "task_objects"):
-            out[k].update(part[k])
-    return out
+    """Every (space, variant, seed) decoder trained (or loaded) and scored, in one pool of processes
+    (:func:`c3lib.decoders.run_grid`); the ablation tasks with ``ablation_seeds``, the others with ``seeds``."""
+    seeds = {task: cfg.ablation_seeds if task in cfg.ablation_tasks else cfg.seeds for task in cfg.tasks}
+    return run_grid(cfg.setup, cfg.preset, cfg.seed, cfg.data_dir, cfg.tasks, cfg.variants, seeds, cfg.meteor,
+                    cfg.n_examples, progress)
 
 
 def gap_cost(summary: list[dict], spaces: dict[str, dict], metric: str = "CIDEr") -> dict[str, dict[str, Any]]:
