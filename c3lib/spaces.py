@@ -262,8 +262,13 @@ def flickr_clip_space(cfg: SpaceConfig, progress: bool = True) -> dict[str, Any]
     """``flickr8k-clip``: every head of ``cfg.clip_heads`` trained from ``clip_init_temperature``; the space
     is the one with the best validation score, the others are reported under ``candidates``."""
     data = flickr_clip_data(cfg)
-    runs = {h: flickr_clip_run(cfg, h, cfg.clip_init_temperature, data, progress) for h in cfg.clip_heads}
-    best = max(runs, key=lambda h: runs[h]["val_score"])  # first of equals: the order of clip_heads
+    return choose_head({h: flickr_clip_run(cfg, h, cfg.clip_init_temperature, data, progress) for h in cfg.clip_heads})
+
+
+def choose_head(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The candidate with the best validation score (first of equals: the order of ``clip_heads``), with every
+    candidate's scores under ``candidates``."""
+    best = max(runs, key=lambda h: runs[h]["val_score"])
     cands = {h: {"val_score": r["val_score"], "epochs": len(r["history"]["loss"]),
                  "best_epoch": r["history"]["best_epoch"], "temperature": r["temperature"],
                  "gap": r["trained"]["gap"], "effective_dim_a": r["trained"]["effective_dim_a"],

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
-from c3lib import geometry, spaces
+from c3lib import geometry, space_pool, spaces
 from c3lib.config import make_config
 from c3lib.contrastive import PairModel, TrainSpec, embed, train_pair
 from c3lib.encoders.towers import MLPHead, Projection
@@ -136,3 +138,24 @@ def test_chapter05_claims_follow_the_measured_rows():
     assert out["image-text"] == {ch.BORN: True, ch.KEPT: False}
     reversed_sweep = {k: {**v, "gap": 1 - v["gap"]} for k, v in sweep.items()}
     assert ch.claims({"flickr8k-clip": good}, reversed_sweep)["flickr8k-clip"][ch.FIG5] is False
+
+
+def test_spaces_train_the_same_bits_in_a_pool_of_two_and_in_process(tmp_path, monkeypatch):
+    """Chapter 05 trains its spaces (and flickr8k-clip's candidate heads, with data) as pool jobs: 2 spawned
+    workers give the reports one process gives, bit for bit, and the same head is chosen."""
+    root = os.environ.get("C3_DATA", "")
+    with_data = bool(root) and os.path.isdir(root)
+    cfg = make_config(spaces.SpaceConfig, "smoke", {"num_epochs": 2, "n_train": 128, "n_test": 32,
+                                                    "world_clip_max_epochs": 2}, data_dir=root)
+    names = ["image-text", "world-clip"] + (["flickr8k-clip"] if with_data else [])
+    out = {}
+    for workers in (1, 2):
+        monkeypatch.setenv("C3_RUNS", str(tmp_path / f"runs{workers}"))
+        out[workers] = space_pool.train_spaces(cfg, names, workers=workers, progress=False)
+    for name in names:
+        a, b = out[1][name], out[2][name]
+        assert a["history"] == b["history"] and a.get("head") == b.get("head"), name
+        assert all(np.array_equal(x, y) for x, y in zip(a["test_pairs"], b["test_pairs"])), name
+        sa, sb = a["model"].state_dict(), b["model"].state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa), name
+    assert list((tmp_path / "runs2").rglob("*.safetensors")), "the pooled run trained, it did not load run 1"

@@ -21,7 +21,8 @@ from c3lib.contrastive import retrieval_recall
 from c3lib.data import render as wr
 from c3lib.data import world
 from c3lib.data.loaders import load_pair_features
-from c3lib.spaces import CLIP_SPACES, SPACES, SpaceConfig, flickr_clip_data, flickr_clip_run, world_clip_space
+from c3lib.space_pool import run_space_jobs
+from c3lib.spaces import CLIP_SPACES, SPACES, SpaceConfig
 
 PAPER = {"pretrained_clip_gap": 0.82, "claim": "a modality gap exists at initialisation and is preserved by training",
          "table1": {"gap_length": 0.83, "gap_direction_cos": 0.99, "orthogonality_mean": 0.00,
@@ -94,16 +95,13 @@ def targets_met(row: dict[str, Any]) -> dict[str, bool]:
 
 def temperature_sweep(cfg: ConnectConfig, head: str, progress: bool = True) -> dict[str, dict[str, Any]]:
     """Fig 5 in a real space: ``flickr8k-clip``'s chosen head trained from each starting temperature (the
-    rest of the recipe unchanged); the run at the recipe's own tau is the space itself, loaded."""
-    data = flickr_clip_data(cfg.space)
-    out = {}
-    for t0 in cfg.sweep_temperatures:
-        rep = flickr_clip_run(cfg.space, head, t0, data, progress)
-        out[f"flickr8k-clip tau0={t0:g}"] = _sweep_point(rep, t0, cfg)
+    rest of the recipe unchanged), and ``world-clip`` too when ``sweep_world``; one pool job each
+    (:func:`c3lib.spaces.run_space_jobs`). The run at the recipe's own tau is the space itself, loaded."""
+    jobs = [("flickr8k-clip", head, t0) for t0 in cfg.sweep_temperatures]
     if cfg.sweep_world:
-        for t0 in cfg.sweep_temperatures:
-            out[f"world-clip tau0={t0:g}"] = _sweep_point(world_clip_space(cfg.space, None, progress, t0), t0, cfg)
-    return out
+        jobs += [("world-clip", "", t0) for t0 in cfg.sweep_temperatures]
+    reps = run_space_jobs(cfg.space, jobs, progress=progress)
+    return {f"{space} tau0={t0:g}": _sweep_point(rep, t0, cfg) for (space, _, t0), rep in zip(jobs, reps)}
 
 
 def _sweep_point(rep: dict[str, Any], t0: float, cfg: ConnectConfig) -> dict[str, Any]:
