@@ -96,7 +96,7 @@ def targets_met(row: dict[str, Any]) -> dict[str, bool]:
 def temperature_sweep(cfg: ConnectConfig, head: str, progress: bool = True) -> dict[str, dict[str, Any]]:
     """Fig 5 in a real space: ``flickr8k-clip``'s chosen head trained from each starting temperature (the
     rest of the recipe unchanged), and ``world-clip`` too when ``sweep_world``; one pool job each
-    (:func:`c3lib.spaces.run_space_jobs`). The run at the recipe's own tau is the space itself, loaded."""
+    (:func:`c3lib.space_pool.run_space_jobs`). The run at the recipe's own tau is the space itself, loaded."""
     jobs = [("flickr8k-clip", head, t0) for t0 in cfg.sweep_temperatures]
     if cfg.sweep_world:
         jobs += [("world-clip", "", t0) for t0 in cfg.sweep_temperatures]
