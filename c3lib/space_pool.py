@@ -43,9 +43,12 @@ def run_space_jobs(cfg: SpaceConfig, jobs: list[tuple], workers: int = 0, progre
     read them from the cache instead of each computing them."""
     from c3lib import parallel
 
-    if any(job[0].startswith("flickr8k") for job in jobs):
+    spaces = {job[0] for job in jobs}
+    if "flickr8k-clip" in spaces:
         flickr_clip_data(cfg)
+    if "flickr8k-locked" in spaces:
         flickr_features(cfg, "train", cfg.flickr_train)
+        flickr_features(cfg, "val", cfg.flickr_test)
     return parallel.pool_map(space_job, jobs, workers or parallel.default_workers(), _init_space_jobs, (cfg,),
                              desc="spaces", progress=progress)
 
