@@ -29,9 +29,10 @@ def _data():
     from c3lib.contrastive import embed
     from c3lib.data.world import COLOURS, SHAPES, SIZES
     from c3lib.generator import resize
+    from c3lib.config import RunContext
     from c3lib.spaces import load_or_train_space, world_data
 
-    space = load_or_train_space("world-clip", "default", 0, "", progress=False)
+    space = load_or_train_space("world-clip", RunContext("default"), progress=False)
     cfg, model, vocab = space["config"], space["model"], space["vocab"]
     tr = world_data(cfg, "image-text", "train", cfg.n_train, vocab=vocab)
     va = world_data(cfg, "image-text", "val", 192, vocab=vocab)

@@ -29,6 +29,20 @@ class ConfigError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class RunContext:
+    """Where a chapter runs: its preset, its seed (the space and data draws) and its data folder ("": $C3_DATA).
+    One object that the building blocks take, instead of three arguments threaded through every call."""
+
+    preset: str = "default"
+    seed: int = 0
+    data_dir: str = ""
+
+    def with_preset(self, preset: str | None) -> "RunContext":
+        """The same context at another preset (``None`` or "": unchanged), e.g. a setup's space preset."""
+        return dataclasses.replace(self, preset=preset) if preset else self
+
+
+@dataclasses.dataclass(frozen=True)
 class ChapterConfig:
     """Fields every chapter shares."""
 
@@ -41,6 +55,11 @@ class ChapterConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def context(self) -> RunContext:
+        """This chapter's ``(preset, seed, data_dir)`` as one :class:`RunContext`."""
+        return RunContext(self.preset, self.seed, self.data_dir)
 
 
 def _field_types(cls: type) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 
 from c3lib.checks import AT_LEAST_1
+from c3lib.config import RunContext
 from c3lib import resume, runstore
 from c3lib.cache import content_digest, key_of
 from c3lib.metrics import TABLE_METRICS, caption_metrics
@@ -71,11 +72,10 @@ class CaptionSetup:
             return dataclasses.replace(self.decoder, num_epochs=self.clip_max_epochs)
         return self.decoder
 
-    def task(self, name: str, preset: str, seed: int = 0, data_dir: str = "", progress: bool = False
-             ) -> CrossModalTask:
+    def task(self, name: str, ctx: RunContext, progress: bool = False) -> CrossModalTask:
         """The captioning task ``name`` on the chapter 05 space of this setup (trained when missing)."""
-        return build_task(name, self.space_preset or preset, self.train_captions(name), self.n_val_captions,
-                          self.n_test_images, seed, data_dir, progress=progress)
+        return build_task(name, ctx.with_preset(self.space_preset), self.train_captions(name), self.n_val_captions,
+                          self.n_test_images, progress=progress)
 
 
 def run_path(task: str, variant: str, seed: int, root: Path | None = None) -> Path:
@@ -249,7 +249,7 @@ def grid_job(name: str, variant: str, seed: int) -> tuple[dict[str, Any], list[s
             "run_dir": _relative(run_path(task.run_name, variant, seed, root))}, preds
 
 
-def run_grid(setup: CaptionSetup, preset: str, seed: int, data_dir: str, tasks: Sequence[str],
+def run_grid(setup: CaptionSetup, ctx: RunContext, tasks: Sequence[str],
              variants: Sequence[str], seeds: Sequence[int] | Mapping[str, Sequence[int]], meteor: bool = True,
              n_examples: int = 6, progress: bool = True, workers: int = 0) -> dict[str, Any]:
     """Every (task, variant, seed): train (or load) a captioner on text, caption the test images, score.
@@ -266,7 +266,7 @@ def run_grid(setup: CaptionSetup, preset: str, seed: int, data_dir: str, tasks: 
     seeds_of = {name: list(seeds[name] if isinstance(seeds, Mapping) else seeds) for name in tasks}
     examples, described, thumbs, built = {}, {}, {}, {}
     for name in tasks:
-        task = setup.task(name, preset, seed, data_dir)
+        task = setup.task(name, ctx)
         built[name] = task
         described[name] = {**task.describe(), "modality_gap": modality_gap(task)}
         thumbs[name] = (list(task.test_pixels[:n_examples]) if task.test_pixels is not None

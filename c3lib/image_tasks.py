@@ -19,6 +19,7 @@ import torch
 
 from c3lib import image_metrics as im
 from c3lib.cache import cached
+from c3lib.config import RunContext
 from c3lib.contrastive import embed
 from c3lib.generator import resize
 from c3lib.spaces import load_or_train_space, world_data
@@ -35,16 +36,20 @@ def u8(images: torch.Tensor) -> torch.Tensor:
     return im.to_uint8(images.clamp(0, 1))
 
 
-def world_task(space: str, preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, image_size: int,
+def _space_context(ctx: RunContext) -> RunContext:
+    """The chapter 05 spaces a generation task reads: the smoke spaces at ``smoke``, else the default ones."""
+    return ctx.with_preset("smoke" if ctx.preset == "smoke" else "default")
+
+
+def world_task(space: str, ctx: RunContext, n_train: int, n_eval: int, image_size: int,
                progress: bool = False) -> dict[str, Any]:
     """A chapter 05 world space (``world-clip`` or ``world``), its training renders and 2N held-out test
     scenes (test split: never seen by the space or the generator)."""
-    space_preset = "smoke" if preset == "smoke" else "default"
-    sp = load_or_train_space(WORLD_SPACES[space], space_preset, seed, data_dir, progress=progress)
+    sp = load_or_train_space(WORLD_SPACES[space], _space_context(ctx), progress=progress)
     ccfg, model, vocab = sp["config"], sp["model"], sp["vocab"]
     train = world_data(ccfg, "image-text", "train", ccfg.n_train if n_train <= 0 else n_train, vocab=vocab)
     test = world_data(ccfg, "image-text", "test", 2 * n_eval, vocab=vocab)
-    rng = np.random.default_rng([seed, 8])
+    rng = np.random.default_rng([ctx.seed, 8])
     pick = rng.integers(0, 5, 2 * n_eval)  # one caption per test scene is its prompt
     prompts = test["b"][torch.arange(2 * n_eval), torch.as_tensor(pick)]  # [2N, L]
     ids = train["b"]
@@ -74,15 +79,14 @@ def photos(dataset: str, split: str, paths, image_size: int) -> torch.Tensor:
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
 
 
-def flickr_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, image_size: int,
+def flickr_task(ctx: RunContext, n_train: int, n_eval: int, image_size: int,
                 progress: bool = False) -> dict[str, Any]:
     """``flickr8k-clip``: train-split photos (their embeddings: frozen EfficientNet-Lite0, then the space's
     image head) to train on; the first 2N val photos as the FID reference (N) and real-vs-real (N), one
     caption of each of the first N as its prompt. The space never chose anything on the val photos."""
     from c3lib.spaces import flickr_features
 
-    space_preset = "smoke" if preset == "smoke" else "default"
-    sp = load_or_train_space("flickr8k-clip", space_preset, seed, data_dir, progress=progress)
+    sp = load_or_train_space("flickr8k-clip", _space_context(ctx), progress=progress)
     ccfg, model = sp["config"], sp["model"]
     n = n_eval
     tr = flickr_features(ccfg, "train", ccfg.clip_flickr_train if n_train <= 0 else n_train)
@@ -90,7 +94,7 @@ def flickr_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int
     if len(te["a"]) < 2 * n:
         raise ValueError(f"n_eval={n} needs {2 * n} Flickr8k val photos but there are {len(te['a'])}; lower n_eval")
 
-    pick = np.random.default_rng([seed, 8]).integers(0, 5, n)
+    pick = np.random.default_rng([ctx.seed, 8]).integers(0, 5, n)
     f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
     return {
         "img_train": embed(model.tower_a, f32(tr["a"])),
@@ -105,7 +109,7 @@ def flickr_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int
     }
 
 
-def coco_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, image_size: int,
+def coco_task(ctx: RunContext, n_train: int, n_eval: int, image_size: int,
               progress: bool = False) -> dict[str, Any]:
     """``coco-clip`` (paper preset): CLIP ViT-B/32 ``openai`` embeddings (cached, a checked download on first
     use) of the Karpathy train + restval images (``n_train``: the first n; 0: all 113,287) to train on, and of
@@ -116,9 +120,9 @@ def coco_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, 
     from c3lib.data.loaders import KARPATHY_TRAIN, load_coco_karpathy, resolve_data_dir
     from c3lib.encoders.openclip import encode_images, encode_texts, lazy_openclip
 
-    if preset != "paper":
-        raise ValueError(f"coco-clip downloads CLIP ViT-B/32 and needs MS-COCO: the paper preset only, not {preset!r}")
-    root = resolve_data_dir(data_dir, required=True)
+    if ctx.preset != "paper":
+        raise ValueError(f"coco-clip downloads CLIP ViT-B/32 and needs MS-COCO: the paper preset only, not {ctx.preset!r}")
+    root = resolve_data_dir(ctx.data_dir, required=True)
     train = load_coco_karpathy(root, KARPATHY_TRAIN, limit=n_train if n_train > 0 else None)
     test = load_coco_karpathy(root, ("val", "test"), limit=2 * n_eval)
     if len(test.image_paths) < 2 * n_eval:
@@ -126,7 +130,7 @@ def coco_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, 
                          f"{len(test.image_paths)}; lower n_eval")
     model = lazy_openclip("ViT-B-32", "openai")
     caps = [c for five in train.captions for c in five]  # chapter 06's list at n_train 0: one cache entry
-    pick = np.random.default_rng([seed, 8]).integers(0, [len(c) for c in test.captions[:n_eval]])
+    pick = np.random.default_rng([ctx.seed, 8]).integers(0, [len(c) for c in test.captions[:n_eval]])
     prompts = [test.captions[i][pick[i]] for i in range(n_eval)]
 
     def image_emb(paths):
@@ -150,12 +154,12 @@ def coco_task(preset: str, seed: int, data_dir: str, n_train: int, n_eval: int, 
     }
 
 
-def build_task(space: str, preset: str, seed: int = 0, data_dir: str = "", n_train: int = 0, n_eval: int = 48,
-               image_size: int = 32, progress: bool = False) -> dict[str, Any]:
+def build_task(space: str, ctx: RunContext, n_train: int = 0, n_eval: int = 48, image_size: int = 32,
+               progress: bool = False) -> dict[str, Any]:
     """The task of ``space`` (``world-clip``, ``world`` or ``flickr8k-clip`` on chapter 05's ``preset`` spaces:
     smoke spaces for ``smoke``, else default; ``coco-clip`` at ``paper``): ``n_train`` training images (0: all),
     2 ``n_eval`` test images (the first N are the FID reference, whose prompts are drawn), at ``image_size`` px."""
-    args = (preset, seed, data_dir, n_train, n_eval, image_size, progress)
+    args = (ctx, n_train, n_eval, image_size, progress)
     if space == "flickr8k-clip":
         return flickr_task(*args)
     if space == "coco-clip":

@@ -28,7 +28,7 @@ from c3lib import geometry
 from c3lib.data import world
 from c3lib.data import render as wr
 from c3lib.cache import embeddings, key_of
-from c3lib.config import ChapterConfig, make_config
+from c3lib.config import ChapterConfig, RunContext, make_config
 from c3lib.contrastive import PairModel, TrainSpec, embed, retrieval_recall, train_pair
 from c3lib.data.loaders import load_flickr8k, resolve_data_dir
 from c3lib.encoders.towers import AudioTower, ImageTower, MLPHead, Projection, TextTower, VideoTower
@@ -302,11 +302,11 @@ def world_clip_space(cfg: SpaceConfig, stop_after_epoch: int | None = None, prog
                    n_select=len(val["a"]))
 
 
-def load_or_train_space(space: str, preset: str = "default", seed: int = 0, data_dir: str = "",
-                        overrides: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
+def load_or_train_space(space: str, ctx: RunContext = RunContext(), overrides: dict[str, Any] | None = None,
+                        progress: bool = True) -> dict[str, Any]:
     """The trained space ``space`` of chapter 05 for later chapters: loaded when saved, trained when missing.
 
-    Builds the spaces' config for ``preset`` (``make_config(SpaceConfig, preset, ...)``, as chapter 05 does),
+    Builds the spaces' config for ``ctx`` (``make_config(SpaceConfig, ctx.preset, ...)``, as chapter 05 does),
     so the same parameters find the same checkpoint folder (:func:`run_dir`). A finished checkpoint is loaded
     with no training step; a missing or interrupted one is trained (or resumed) first. Returns
     :func:`train_space`'s report: ``model`` (a :class:`PairModel` in eval mode; ``model.tower_a`` /
@@ -315,5 +315,5 @@ def load_or_train_space(space: str, preset: str = "default", seed: int = 0, data
     """
     if space not in SPACES:
         raise ValueError(f"unknown space {space!r}; valid: {', '.join(SPACES)}")
-    cfg = make_config(SpaceConfig, preset, overrides, seed=seed, data_dir=data_dir)
+    cfg = make_config(SpaceConfig, ctx.preset, overrides, seed=ctx.seed, data_dir=ctx.data_dir)
     return train_space(cfg, space, progress=progress)

@@ -26,6 +26,7 @@ import numpy as np
 
 from c3lib import spaces
 from c3lib.cache import embeddings
+from c3lib.config import RunContext
 from c3lib.contrastive import embed
 from c3lib.data.loaders import KARPATHY_TRAIN, load_coco_captions, load_coco_karpathy, resolve_data_dir
 
@@ -91,19 +92,18 @@ def _split_texts(emb: np.ndarray, caps: Sequence[str], n_train: int, n_val: int,
     return emb[tr], [caps[i] for i in tr], emb[va], [caps[i] for i in va]
 
 
-def world_task(space_preset: str, n_train: int, n_val: int, n_test: int, seed: int = 0, data_dir: str = "",
-               space_overrides: dict | None = None, progress: bool = True, space_name: str = "image-text"
-               ) -> CrossModalTask:
+def world_task(ctx: RunContext, n_train: int, n_val: int, n_test: int, space_overrides: dict | None = None,
+               progress: bool = True, space_name: str = "image-text") -> CrossModalTask:
     """A world image-text space of chapter 05 (``image-text`` or ``world-clip``): decoder text = train-split
     captions; test = test-split scenes."""
-    space = spaces.load_or_train_space(space_name, space_preset, seed, data_dir, space_overrides, progress)
+    space = spaces.load_or_train_space(space_name, ctx, space_overrides, progress)
     ccfg, model, vocab = space["config"], space["model"], space["vocab"]
     train = spaces.world_data(ccfg, "image-text", "train", ccfg.n_train, vocab=vocab)
     test = spaces.world_data(ccfg, "image-text", "test", min(n_test, ccfg.n_test), vocab=vocab)
     ids = train["b"]  # [n, 5, L]
     txt = embed(model.tower_b, ids.reshape(-1, ids.shape[-1]))  # [n*5, d]
     caps = [c for five in train["captions"] for c in five]
-    tr_e, tr_c, va_e, va_c = _split_texts(txt, caps, n_train, n_val, seed)
+    tr_e, tr_c, va_e, va_c = _split_texts(txt, caps, n_train, n_val, ctx.seed)
     tower = model.tower_a
     return CrossModalTask(
         name="world" if space_name == "image-text" else space_name, train_emb=tr_e, train_targets=tr_c, val_emb=va_e, val_targets=va_c,
@@ -147,8 +147,8 @@ def _head_encoder(space: dict) -> tuple[dict, dict]:
     return spec, {k: v.detach().numpy() for k, v in head.state_dict().items()}
 
 
-def flickr_task(text_source: str, space_preset: str, n_train: int, n_val: int, n_test: int, seed: int = 0,
-                data_dir: str = "", space_overrides: dict | None = None, progress: bool = True,
+def flickr_task(text_source: str, ctx: RunContext, n_train: int, n_val: int, n_test: int,
+                space_overrides: dict | None = None, progress: bool = True,
                 space_name: str = "flickr8k-locked") -> CrossModalTask:
     """A Flickr8k space (``flickr8k-locked`` or ``flickr8k-clip``); decoder text from Flickr8k train captions
     or MS-COCO caption texts."""
@@ -156,7 +156,7 @@ def flickr_task(text_source: str, space_preset: str, n_train: int, n_val: int, n
 
     if text_source not in ("flickr8k", "coco"):
         raise ValueError(f"text_source must be 'flickr8k' or 'coco', got {text_source!r}")
-    space = spaces.load_or_train_space(space_name, space_preset, seed, data_dir, space_overrides, progress)
+    space = spaces.load_or_train_space(space_name, ctx, space_overrides, progress)
     ccfg, model = space["config"], space["model"]
     tr = spaces.flickr_features(ccfg, "train", ccfg.flickr_train if space_name == "flickr8k-locked"
                                 else ccfg.clip_flickr_train)
@@ -165,10 +165,10 @@ def flickr_task(text_source: str, space_preset: str, n_train: int, n_val: int, n
         feats, caps = tr["b"].reshape(-1, tr["b"].shape[-1]), [c for five in tr["captions"] for c in five]
         name = "flickr8k" if space_name == "flickr8k-locked" else space_name
     else:
-        feats, caps = coco_text_features(data_dir, n_train + n_val if n_train > 0 else 0, seed, progress)
+        feats, caps = coco_text_features(ctx.data_dir, n_train + n_val if n_train > 0 else 0, ctx.seed, progress)
         name = "flickr8k-coco" if space_name == "flickr8k-locked" else f"{space_name}-coco"
     txt = embed(model.tower_b, torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)))
-    tr_e, tr_c, va_e, va_c = _split_texts(txt, caps, n_train, n_val, seed)
+    tr_e, tr_c, va_e, va_c = _split_texts(txt, caps, n_train, n_val, ctx.seed)
     k = min(n_test, len(te["a"]))
     paired = txt[::5] if text_source == "flickr8k" else embed(  # each training photo's first caption
         model.tower_b, torch.from_numpy(np.ascontiguousarray(tr["b"][:, 0], dtype=np.float32)))
@@ -219,22 +219,20 @@ def coco_clip_task(n_train: int, n_val: int, n_test: int, seed: int = 0, data_di
               "test_images": "MS-COCO Karpathy test"})
 
 
-def selection_targets(name: str, space_preset: str, n: int, seed: int = 0, data_dir: str = "",
-                      progress: bool = False) -> tuple[np.ndarray, list[list[str]]]:
+def selection_targets(name: str, ctx: RunContext, n: int, progress: bool = False) -> tuple[np.ndarray, list[list[str]]]:
     """``(image embeddings (m, d), reference captions)`` of up to ``n`` held-out images for choosing a setting
     (chapter 11's sigma): never the test images, never seen by a decoder. World: validation-split scenes;
     Flickr8k: the val photos after the test ones (the test set is the first ``flickr_test``)."""
     import torch
 
     if name in ("world", "world-clip"):
-        space = spaces.load_or_train_space("image-text" if name == "world" else name, space_preset, seed, data_dir,
-                                           progress=progress)
+        space = spaces.load_or_train_space("image-text" if name == "world" else name, ctx, progress=progress)
         val = spaces.world_data(space["config"], "image-text", "val", n, vocab=space["vocab"])
         return embed(space["model"].tower_a, val["a"]), [list(five) for five in val["captions"]]
     if name not in FLICKR_TASKS:
         raise ValueError(f"no held-out selection images for task {name!r}; valid: world, world-clip, "
                          f"{', '.join(FLICKR_TASKS)}")
-    space = spaces.load_or_train_space(FLICKR_TASKS[name][0], space_preset, seed, data_dir, progress=progress)
+    space = spaces.load_or_train_space(FLICKR_TASKS[name][0], ctx, progress=progress)
     k = space["config"].flickr_test
     va = spaces.flickr_features(space["config"], "val", k + n)
     if len(va["a"]) <= k:
@@ -243,21 +241,20 @@ def selection_targets(name: str, space_preset: str, n: int, seed: int = 0, data_
     return embed(space["model"].tower_a, torch.from_numpy(va["a"][k:])), [list(f) for f in va["captions"][k:]]
 
 
-def build_task(name: str, space_preset: str, n_train: int, n_val: int, n_test: int, seed: int = 0,
-               data_dir: str = "", progress: bool = True) -> CrossModalTask:
-    """One of :data:`TASKS` on the chapter 05 space of preset ``space_preset`` (trained when missing)."""
+def build_task(name: str, ctx: RunContext, n_train: int, n_val: int, n_test: int, progress: bool = True
+               ) -> CrossModalTask:
+    """One of :data:`TASKS` on the chapter 05 space of ``ctx`` (its preset, seed and data; trained when missing)."""
     if name in ("world", "world-clip"):
-        task = world_task(space_preset, n_train, n_val, n_test, seed, data_dir, progress=progress,
+        task = world_task(ctx, n_train, n_val, n_test, progress=progress,
                           space_name="image-text" if name == "world" else name)
     elif name == "coco-clip":
-        task = coco_clip_task(n_train, n_val, n_test, seed, data_dir, progress=progress)
+        task = coco_clip_task(n_train, n_val, n_test, ctx.seed, ctx.data_dir, progress=progress)
     elif name in FLICKR_TASKS:
         space_name, text = FLICKR_TASKS[name]
-        task = flickr_task(text, space_preset, n_train, n_val, n_test, seed, data_dir, progress=progress,
-                           space_name=space_name)
+        task = flickr_task(text, ctx, n_train, n_val, n_test, progress=progress, space_name=space_name)
     else:
         raise ValueError(f"unknown captioning task {name!r}; valid: {', '.join(TASKS)}")
-    task.preset = space_preset
+    task.preset = ctx.preset
     return task
 
 

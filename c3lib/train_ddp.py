@@ -17,7 +17,7 @@ import time
 import torch
 
 from c3lib import decoders, distributed
-from c3lib.config import PRESET_NAMES, build
+from c3lib.config import PRESET_NAMES, RunContext, build
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     setup = build(decoders.CaptionSetup, args.preset, {"decoder": {"device": device}})
     for name in args.tasks:
         with distributed.rank_zero_first():
-            task = setup.task(name, args.preset, args.seed, args.data_dir)
+            task = setup.task(name, RunContext(args.preset, args.seed, args.data_dir))
         for variant in args.variants:
             for seed in args.seeds:
                 t0 = time.perf_counter()

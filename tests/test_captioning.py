@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from c3lib import decoders, tasks
+from c3lib.config import RunContext
 from c3lib.chapters.ch06_captioning import claims
 from c3lib.decoders import run_path, summarise, train_or_load
 from c3lib.tasks import CrossModalTask, write_flickr_folder
@@ -115,11 +116,11 @@ def test_finetune_on_images_lowers_their_loss_and_checks_inputs(tiny_task):
 
 def test_bad_task_requests():
     with pytest.raises(ValueError, match="unknown captioning task 'nope'"):
-        tasks.build_task("nope", "smoke", 10, 2, 2)
+        tasks.build_task("nope", RunContext("smoke"), 10, 2, 2)
     with pytest.raises(ValueError, match="only 5 exist"):
         tasks._split_texts(np.zeros((5, 2)), ["a"] * 5, 4, 2, 0)
     with pytest.raises(ValueError, match="text_source"):
-        tasks.flickr_task("imagenet", "smoke", 10, 2, 2)
+        tasks.flickr_task("imagenet", RunContext("smoke"), 10, 2, 2)
 
 
 def test_saved_run_is_plain_json_and_safetensors(tiny_task, tmp_path):
@@ -139,7 +140,7 @@ def test_coco_clip_task_on_a_fake_karpathy_copy(tmp_path, monkeypatch):
 
     _no_download(monkeypatch)
     with pytest.raises(DataNotFoundError, match="dataset_coco.json"):
-        tasks.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path))
+        tasks.build_task("coco-clip", RunContext("paper", 0, str(tmp_path)), 0, 2, 5)
     _fake_karpathy(tmp_path)
     monkeypatch.setenv("C3_CACHE", str(tmp_path / "cache"))
     real_load, loads = oc.load_openclip, []
@@ -150,12 +151,12 @@ def test_coco_clip_task_on_a_fake_karpathy_copy(tmp_path, monkeypatch):
         return real_load(name, None, seed=0)
 
     monkeypatch.setattr(oc, "load_openclip", stand_in)
-    task = tasks.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path), progress=False)
+    task = tasks.build_task("coco-clip", RunContext("paper", 0, str(tmp_path)), 0, 2, 5, progress=False)
     assert task.run_name == "coco-clip-paper" and task.encoder["name"] == "openclip"
     assert task.train_emb.shape == (6, 512) and len(task.val_targets) == 2  # 4 train+restval images x 2 captions
     assert task.test_emb.shape == (1, 512) and task.test_refs == [["A picture number 3.", "Another caption 3."]]
     assert not set(task.train_targets) & set(task.val_targets) and loads == ["ViT-B-32"]
-    tasks.build_task("coco-clip", "paper", 0, 2, 5, data_dir=str(tmp_path), progress=False)
+    tasks.build_task("coco-clip", RunContext("paper", 0, str(tmp_path)), 0, 2, 5, progress=False)
     assert loads == ["ViT-B-32"]  # every embedding cached: the model is not loaded again
 
 

@@ -12,7 +12,7 @@ import torch
 from c3lib.transform import C3Transform
 from c3lib.captioner import Captioner, CaptionerSpec, ClipCap
 from c3lib.chapters import ch09_other_modalities as ch
-from c3lib.config import ConfigError, make_config
+from c3lib.config import ConfigError, RunContext, make_config
 
 
 def _summary(values: dict[str, dict[str, float]]) -> dict:
@@ -96,7 +96,7 @@ def test_bound_space_binds_to_the_image_tower_of_the_image_text_space(tmp_path, 
     torch.set_num_threads(1)
     monkeypatch.setenv("C3_RUNS", str(tmp_path))
     cfg = make_config(ch.OtherModalitiesConfig, "smoke", {"n_val": 32, "control": False})
-    space = spaces.load_or_train_space("image-text", "smoke", 0, "", progress=False)
+    space = spaces.load_or_train_space("image-text", RunContext("smoke"), progress=False)
     sha = binding.weights_sha(space["model"].tower_a)
     bs = ch.bound_space(cfg, 32)
     assert binding.weights_sha(bs["space"]["model"].tower_a) == sha, "binding changed the space's image tower"

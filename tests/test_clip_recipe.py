@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from c3lib import geometry, space_pool, spaces
-from c3lib.config import make_config
+from c3lib.config import RunContext, make_config
 from c3lib.contrastive import PairModel, TrainSpec, embed, train_pair
 from c3lib.encoders.towers import MLPHead, Projection
 
@@ -99,12 +99,12 @@ def test_flickr8k_clip_task_chooses_a_head_and_its_encoder_round_trips(data_root
     from c3lib.encoders.registry import embed_images
 
     monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
-    space = spaces.load_or_train_space("flickr8k-clip", "smoke", data_dir=str(data_root), progress=False)
+    space = spaces.load_or_train_space("flickr8k-clip", RunContext("smoke", 0, str(data_root)), progress=False)
     cands = space["candidates"]
     assert set(cands) == set(space["config"].clip_heads)
     assert space["val_score"] == max(c["val_score"] for c in cands.values()) == cands[space["head"]]["val_score"]
     assert space["n_train"] + space["n_select"] == space["config"].clip_flickr_train
-    task = tasks.build_task("flickr8k-clip", "smoke", 200, 20, 8, data_dir=str(data_root), progress=False)
+    task = tasks.build_task("flickr8k-clip", RunContext("smoke", 0, str(data_root)), 200, 20, 8, progress=False)
     assert task.name == "flickr8k-clip" and task.encoder["name"] in ("efficientnet-head", "efficientnet-projection")
     assert task.test_emb.shape == (8, space["config"].clip_dim)
     decoders._write_encoder(task, tmp_path)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from c3lib import spaces
-from c3lib.config import make_config
+from c3lib.config import RunContext, make_config
 from c3lib.contrastive import PairModel, TrainSpec, embed, train_pair
 from c3lib.encoders.towers import ImageTower, Projection
 
@@ -37,14 +37,14 @@ def test_image_tower_is_deterministic_for_a_seed():
 
 def test_load_or_train_space_trains_once_then_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
-    first = spaces.load_or_train_space("image-text", "smoke", seed=0, overrides=SMALL, progress=False)
+    first = spaces.load_or_train_space("image-text", RunContext("smoke"), overrides=SMALL, progress=False)
     cfg = make_config(spaces.SpaceConfig, "smoke", SMALL, seed=0, data_dir="")
     ckpt = spaces.run_dir(cfg, "image-text") / "model.safetensors"
     assert ckpt.exists(), "the trained towers are saved under runs/05_connect/"
     stamp = ckpt.stat().st_mtime_ns
 
     monkeypatch.setattr(spaces, "train_pair", _load_only)
-    second = spaces.load_or_train_space("image-text", "smoke", seed=0, overrides=SMALL, progress=False)
+    second = spaces.load_or_train_space("image-text", RunContext("smoke"), overrides=SMALL, progress=False)
     assert ckpt.stat().st_mtime_ns == stamp
     assert second["history"] == first["history"] and second["trained"] == first["trained"]
     assert second["vocab"].words == first["vocab"].words
@@ -67,4 +67,4 @@ def _load_only(model, xa, xb, spec, ckpt_dir, multi_b=False, stop_after_epoch=No
 
 def test_unknown_space_is_refused():
     with pytest.raises(ValueError, match="unknown space 'text-smell'; valid: image-text"):
-        spaces.load_or_train_space("text-smell", "smoke")
+        spaces.load_or_train_space("text-smell", RunContext("smoke"))

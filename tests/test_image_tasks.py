@@ -10,7 +10,7 @@ import torch
 from c3lib import image_metrics as im
 from c3lib import image_tasks
 from c3lib.chapters import ch08_text_to_image as ch
-from c3lib.config import ConfigError, make_config
+from c3lib.config import ConfigError, RunContext, make_config
 
 
 def _stand_in_clip(monkeypatch, loads: list):
@@ -35,10 +35,10 @@ def test_coco_task_on_a_fake_karpathy_copy(tmp_path, monkeypatch):
     loads = []
     _stand_in_clip(monkeypatch, loads)
     with pytest.raises(ValueError, match="paper preset only"):
-        image_tasks.build_task("coco-clip", "default", 0, str(tmp_path), 0, 1, 16)
+        image_tasks.build_task("coco-clip", RunContext("default", 0, str(tmp_path)), 0, 1, 16)
     with pytest.raises(ValueError, match="needs 4 Karpathy val"):
-        image_tasks.build_task("coco-clip", "paper", 0, str(tmp_path), 0, 2, 16)
-    task = image_tasks.build_task("coco-clip", "paper", 0, str(tmp_path), 0, 1, 16)
+        image_tasks.build_task("coco-clip", RunContext("paper", 0, str(tmp_path)), 0, 2, 16)
+    task = image_tasks.build_task("coco-clip", RunContext("paper", 0, str(tmp_path)), 0, 1, 16)
     assert task["img_train"].shape == (4, 512) and task["txt_train"].shape == (8, 512)  # 2 captions an image
     assert task["images_train"].shape == (4, 3, 16, 16) and task["images_train"].dtype == torch.uint8
     assert task["images_test"].shape == (2, 3, 16, 16) and task["img_test"].shape == (1, 512)
@@ -54,7 +54,7 @@ def test_coco_task_on_a_fake_karpathy_copy(tmp_path, monkeypatch):
 
     monkeypatch.setattr(oc, "encode_images", refuse)
     monkeypatch.setattr(oc, "encode_texts", refuse)
-    again = image_tasks.build_task("coco-clip", "paper", 0, str(tmp_path), 0, 1, 16)  # every embedding cached
+    again = image_tasks.build_task("coco-clip", RunContext("paper", 0, str(tmp_path)), 0, 1, 16)  # every embedding cached
     assert np.array_equal(again["img_train"], task["img_train"]) and again["prompts"] == task["prompts"]
 
 

@@ -58,7 +58,7 @@ def run(cfg: CaptioningConfig, progress: bool = True) -> dict[str, Any]:
     """Every (space, variant, seed) decoder trained (or loaded) and scored, in one pool of processes
     (:func:`c3lib.decoders.run_grid`); the ablation tasks with ``ablation_seeds``, the others with ``seeds``."""
     seeds = {task: cfg.ablation_seeds if task in cfg.ablation_tasks else cfg.seeds for task in cfg.tasks}
-    return run_grid(cfg.setup, cfg.preset, cfg.seed, cfg.data_dir, cfg.tasks, cfg.variants, seeds, cfg.meteor,
+    return run_grid(cfg.setup, cfg.context, cfg.tasks, cfg.variants, seeds, cfg.meteor,
                     cfg.n_examples, progress)
 
 

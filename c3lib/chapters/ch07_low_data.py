@@ -176,7 +176,7 @@ def run(cfg: LowDataConfig, progress: bool = True) -> dict[str, Any]:
 
     for f in cfg.fractions:
         check_fraction(f)
-    task = cfg.setup.task(cfg.task, cfg.preset, cfg.seed, cfg.data_dir)
+    task = cfg.setup.task(cfg.task, cfg.context)
     pre_cfg = cfg.setup.decoder_for(cfg.task)
     pretrained = {v: train_or_load(task, v, 0, pre_cfg, cfg.setup.noise_std)[0] for v in cfg.variants}
     img_emb, img_pairs = task.pairs()

@@ -229,7 +229,7 @@ def run(cfg: TextToImageConfig, progress: bool = True) -> dict[str, Any]:
     if cfg.preset == "paper" and not im.inception_score_available():  # before hours of training, not after
         raise ModuleNotFoundError("the paper preset reports the Inception Score with torch-fidelity: "
                                   "pip install 'c3lib[paper]' (torch-fidelity)")
-    tasks = {space: build_task(space, cfg.preset, cfg.seed, cfg.data_dir, cfg.n_train, cfg.n_eval, cfg.image_size)
+    tasks = {space: build_task(space, cfg.context, cfg.n_train, cfg.n_eval, cfg.image_size)
              for space in cfg.spaces}
     shipped = {space: {key: t[key] for key in _SHIPPED if key in t} for space, t in tasks.items()}
     gen_jobs = [("generator", space, v, s) for space in cfg.spaces for v in cfg.variants for s in cfg.seeds_of(space)]

@@ -129,7 +129,7 @@ def load_texts(cfg: GapShiftConfig) -> dict:
         from c3lib.contrastive import embed
         from c3lib.spaces import load_or_train_space
 
-        space = load_or_train_space(cfg.space, cfg.preset, cfg.seed, cfg.data_dir, progress=False)
+        space = load_or_train_space(cfg.space, cfg.context, progress=False)
         emb = embed(space["model"].tower_b, torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32)))
         encoder, gap = f"{cfg.space} text tower over MiniLM ({emb.shape[1]}-d)", float(space["trained"]["gap"])
         za, zb = (z / np.linalg.norm(z, axis=1, keepdims=True) for z in space["test_pairs"])

@@ -111,8 +111,8 @@ def noise_sweep(cfg: SpanOnlyConfig, out: dict, ratio: dict | None) -> tuple[lis
     rows, per_space = [], []
     for name in cfg.tasks:
         task = out["task_objects"][name]
-        sel_emb, sel_refs = selection_targets(name, cfg.setup.space_preset or cfg.preset, cfg.n_select_images,
-                                              cfg.seed, cfg.data_dir)
+        sel_emb, sel_refs = selection_targets(name, cfg.context.with_preset(cfg.setup.space_preset),
+                                              cfg.n_select_images)
         base = next(r for r in out["runs"] if r["task"] == name and r["variant"] == "C2-corrupt"
                     and r["seed"] == cfg.seeds[0])
 
@@ -141,7 +141,7 @@ def noise_sweep(cfg: SpanOnlyConfig, out: dict, ratio: dict | None) -> tuple[lis
 
 def run(cfg: SpanOnlyConfig, progress: bool = True) -> dict[str, Any]:
     """The decoders of every (space, variant, seed), scored; the noise along the gap; the sigma sweep."""
-    out = run_grid(cfg.setup, cfg.preset, cfg.seed, cfg.data_dir, cfg.tasks, cfg.variants, cfg.seeds,
+    out = run_grid(cfg.setup, cfg.context, cfg.tasks, cfg.variants, cfg.seeds,
                    cfg.meteor, cfg.n_examples, progress)
     out["noise_along_gap"] = noise_along_gap(cfg, out)
     out["clip_sigma_ratio"] = clip_sigma_ratio(cfg.data_dir, cfg.n_noise_pairs, cfg.seed)

@@ -84,7 +84,7 @@ def chapter06_decoders(cfg: OtherModalitiesConfig, progress: bool = False, task_
     if task_fields is not None:
         task = CrossModalTask(**task_fields)
     else:
-        task = setup.task("world", cfg.preset, cfg.seed, cfg.data_dir, progress=progress)
+        task = setup.task("world", cfg.context, progress=progress)
     caps = {(v, s): train_or_load(task, v, s, setup.decoder, setup.noise_std)[0]
             for v in cfg.variants for s in cfg.seeds}
     return task, caps
@@ -135,7 +135,7 @@ def bound_space(cfg: OtherModalitiesConfig, n_test: int, progress: bool = False)
     from c3lib.encoders.towers import ImageTower
     from c3lib.runstore import run_path
 
-    space = spaces.load_or_train_space("image-text", cfg.preset, cfg.seed, cfg.data_dir, progress=progress)
+    space = spaces.load_or_train_space("image-text", cfg.context, progress=progress)
     ccfg, model, vocab = space["config"], space["model"], space["vocab"]
     bound_mods = tuple(m for m in cfg.modalities if m in binding.MODALITIES)
     t0 = time.perf_counter()
