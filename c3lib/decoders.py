@@ -24,7 +24,7 @@ from c3lib.checks import AT_LEAST_1
 from c3lib.config import RunContext
 from c3lib import resume, runstore
 from c3lib.cache import content_digest, key_of
-from c3lib.metrics import TABLE_METRICS, caption_metrics
+from c3lib.metrics import TABLE_METRICS, caption_scores
 from c3lib.paths import REPO_ROOT
 from c3lib.tasks import CrossModalTask, build_task
 from c3lib.trainer import TrainConfig
@@ -197,9 +197,11 @@ def train_or_load_supervised(task: CrossModalTask, seed: int, tcfg: TrainConfig,
 
 
 def score(cap, task: CrossModalTask, meteor: bool = True) -> tuple[dict, list[str]]:
-    """Caption the test images (image-free zero-shot) -> (metrics, captions); world adds attribute P/R."""
+    """Caption the test images (image-free zero-shot) -> (metrics, captions); world adds attribute P/R.
+    ``metrics["items"]`` holds the per-item scores (:data:`c3lib.metrics.ITEM_METRICS`) the verdicts pair."""
     preds = cap.caption_raw(task.test_emb, modality="target")
-    m = caption_metrics(preds, task.test_refs, meteor=meteor)
+    m, items = caption_scores(preds, task.test_refs, meteor=meteor)
+    m["items"] = {k: [round(float(x), 4) for x in v] for k, v in items.items()}
     if task.attributes is not None:
         from c3lib.data.world import score_caption
         s = [score_caption(p, a) for p, a in zip(preds, task.attributes)]

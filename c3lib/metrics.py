@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from c3lib.checks import text_list
+from c3lib.paper import TABLE_METRICS
 from c3lib.tokenizer import words
 
 def tokenize(text: str) -> str:
@@ -45,6 +48,12 @@ def _check(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> N
 def rouge1(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
     """ROUGE-1 F1 (unigram overlap), best reference per item, averaged; 0-100."""
     _check(predictions, references)
+    scores = _rouge1_items(predictions, references)
+    return 100.0 * sum(scores) / len(scores)
+
+
+def _rouge1_items(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> list[float]:
+    """Per-item ROUGE-1 F1 (0-1), best reference per item."""
     scores = []
     for pred, refs in zip(predictions, references):
         p = Counter(tokenize(pred).split())
@@ -56,10 +65,10 @@ def rouge1(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> f
                 prec, rec = overlap / sum(p.values()), overlap / sum(r.values())
                 best = max(best, 2 * prec * rec / (prec + rec))
         scores.append(best)
-    return 100.0 * sum(scores) / len(scores)
+    return scores
 
 
-TABLE_METRICS = ("BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")  # the paper's captioning tables, in order
+ITEM_METRICS = ("CIDEr", "ROUGE-L", "ROUGE-1")  # corpus score = mean of per-item scores: these enter the verdicts
 
 
 def caption_metrics(predictions: Sequence[str], references: Sequence[Sequence[str]],
@@ -68,6 +77,13 @@ def caption_metrics(predictions: Sequence[str], references: Sequence[Sequence[st
 
     ``meteor=False`` skips METEOR (it starts a Java process: ~2 s). SPICE is ``None`` (unavailable offline).
     """
+    return caption_scores(predictions, references, meteor)[0]
+
+
+def caption_scores(predictions: Sequence[str], references: Sequence[Sequence[str]], meteor: bool = True
+                   ) -> tuple[dict[str, float | None], dict[str, np.ndarray]]:
+    """:func:`caption_metrics` and, for each of :data:`ITEM_METRICS`, the per-item scores ``(n,)`` (0-100) whose
+    mean it is: the paired scores that :mod:`c3lib.verdict` compares."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -81,11 +97,15 @@ def caption_metrics(predictions: Sequence[str], references: Sequence[Sequence[st
         out[f"BLEU-{k}"] = 100.0 * b
     if meteor:
         out["METEOR"] = 100.0 * _meteor_score(gts, res)
-    out["ROUGE-L"] = 100.0 * Rouge().compute_score(gts, res)[0]
-    out["ROUGE-1"] = rouge1(predictions, references)
-    out["CIDEr"] = 100.0 * Cider().compute_score(gts, res)[0]
+    rouge_l, rouge_l_items = Rouge().compute_score(gts, res)
+    rouge_1_items = _rouge1_items(predictions, references)
+    cider, cider_items = Cider().compute_score(gts, res)
+    out["ROUGE-L"] = 100.0 * rouge_l
+    out["ROUGE-1"] = 100.0 * sum(rouge_1_items) / len(rouge_1_items)
+    out["CIDEr"] = 100.0 * cider
     out["SPICE"] = None  # needs Stanford CoreNLP (a download): unavailable offline
-    return out
+    items = {"CIDEr": cider_items, "ROUGE-L": rouge_l_items, "ROUGE-1": rouge_1_items}
+    return out, {k: 100.0 * np.asarray(v, dtype=float) for k, v in items.items()}
 
 
 _METEOR = None  # one Java METEOR process per Python process: starting it costs ~12 s, a scoring call ~0.5 s

@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from c3lib.metrics import TABLE_METRICS
+from c3lib.verdict import HELD, NOT_ENOUGH, NOT_HELD, NOT_RUN, WITHIN_NOISE, Verdict, counts, from_dict
 
 COLOURS = {"C1": "tab:gray", "C2-collapse": "tab:blue", "C2-corrupt": "tab:orange", "C3": "tab:green",
            "span-only": "tab:purple", "LAFITE": "tab:brown", "ClipCap": "black", "supervised": "black",
@@ -92,7 +93,6 @@ def plot_metric(summary: list[dict], tasks: Sequence[str], variants: Sequence[st
 # {glue:figure} directive with a :name: and a caption; the prose cites them with {numref}.
 
 BOOK_ENV = "C3_BOOK"  # set to 1 by c3lib.book for the papermill runs of the book
-NOT_RUN = "not run at this preset"
 
 
 def plain(value: Any) -> Any:
@@ -130,33 +130,29 @@ def glue_figure(key: str, fig) -> None:
     plt.close(fig)
 
 
-def verdict(held: bool | None) -> str:
-    """The word the book prints for a claim: "held", "not held", or that the preset did not run it."""
-    return NOT_RUN if held is None else ("held" if held else "not held")
-
-
-def glue_verdicts(claims: Mapping[str, Mapping[str, bool | None]], keys: Mapping[str, tuple[str, str]]) -> None:
-    """Glue the word for each claim: ``keys`` maps a glue key to ``(space, claim)`` of ``claims``
-    (``{space: {claim: bool}}``); a space the preset did not run gives :data:`NOT_RUN`."""
-    glue_values({key: verdict(claims.get(space, {}).get(claim)) for key, (space, claim) in keys.items()})
-
-
-def verdict_markdown(claims: Mapping[str, Mapping[str, bool | None]]) -> str:
-    """A Markdown table, one row per (space, claim), with the verdict word (bold when held)."""
-    rows = ["| space | claim | verdict |", "|---|---|---|"]
-    for space, by_claim in claims.items():
-        for claim, held in by_claim.items():
-            word = verdict(held)
-            rows.append(f"| {space} | {claim} | {'**' + word + '**' if held else word} |")
+def verdict_markdown(claims: Sequence[Verdict]) -> str:
+    """A Markdown table, one row per claim: space, claim, statistic, effect with its 95 % interval, items and
+    seeds, and the verdict (bold when held)."""
+    rows = ["| space | claim | statistic | effect [95 % interval] | n · seeds | verdict |", "|---|---|---|---|---|---|"]
+    for v in claims:
+        word = f"**{v.verdict}**" if v.verdict == HELD else v.verdict
+        size = " · ".join(str(x) if x is not None else "—" for x in (v.n, v.seeds))
+        stat = f"{v.statistic} {v.region}".strip()
+        rows.append(f"| {v.space or '—'} | {v.claim} | {stat} | {v.interval()} | {size} | {word} |")
     return "\n".join(rows) if len(rows) > 2 else "*No claim could be tested at this preset.*"
 
 
-def glue_verdict_table(key: str, claims: Mapping[str, Mapping[str, bool | None]]) -> None:
-    """Glue :func:`verdict_markdown` under ``key``, for a ``{glue:md}`` directive with ``:format: gfm``."""
+def glue_claims(claims: Sequence[Verdict], table_key: str = "verdict_table") -> None:
+    """Glue each keyed claim's verdict word under its key and its effect and interval under ``key + "_ci"``,
+    and the table of every claim (:func:`verdict_markdown`) under ``table_key`` (a ``{glue:md}`` directive
+    with ``:format: gfm``)."""
     from IPython.display import Markdown
     from myst_nb import glue
 
-    glue(key, Markdown(verdict_markdown(claims)), display=False)
+    keyed = {v.key: v for v in claims if v.key}
+    glue_values({k: v.verdict for k, v in keyed.items()})
+    glue_values({f"{k}_ci": v.interval() for k, v in keyed.items()})
+    glue(table_key, Markdown(verdict_markdown(claims)), display=False)
 
 
 def live() -> bool:
@@ -195,46 +191,32 @@ def defaults(sliders: Mapping[str, tuple[float, float, float, float]]) -> dict[s
 
 # --- The results dashboard (chapter 99): every chapter's claims and numbers from its results JSON ----------------
 
-def claim_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A chapter's claims as rows ``{space, claim, held}``, read from its results record.
-
-    ``metrics.claims`` is the chapter's own verdict, ``{space: {claim: bool}}`` (or ``{claim: bool}`` for one
-    space). A chapter without it is read as it is: each boolean at the top of ``metrics`` is a claim, and so is
-    each comparison row whose paper and ours are both booleans (held when they agree)."""
-    metrics = record.get("metrics") or {}
-    claims = metrics.get("claims")
-    if isinstance(claims, Mapping) and claims:
-        rows = []
-        for space, by_claim in claims.items():
-            if isinstance(by_claim, Mapping):
-                rows += [{"space": space, "claim": c, "held": h} for c, h in by_claim.items()]
-            else:
-                rows.append({"space": "", "claim": space, "held": by_claim})
-        return rows
-    rows = [{"space": "", "claim": k.replace("_", " "), "held": v} for k, v in metrics.items() if isinstance(v, bool)]
-    rows += [{"space": "", "claim": r["quantity"], "held": r["ours"] == r["paper"]}
-             for r in record.get("comparison", []) if isinstance(r.get("paper"), bool) and isinstance(r.get("ours"), bool)]
-    return rows
+def claim_rows(record: Mapping[str, Any]) -> list[Verdict]:
+    """A chapter's claims, read back from its results record (``metrics.claims``: one dict per verdict)."""
+    return [from_dict(d) for d in (record.get("metrics") or {}).get("claims") or []]
 
 
 def dashboard(records: Mapping[str, Mapping[str, Any]], link: Callable[[str], str] = lambda n: f"{n}.html"):
-    """The dashboard's two tables (DataFrames): one row per chapter (claims held of tested, preset, wall time),
-    and one row per claim (chapter number, verdict, claim, space). Chapter names are HTML links made by ``link``."""
+    """The dashboard's two tables (DataFrames): one row per chapter (its verdicts counted by word, preset, wall
+    time), and one row per claim (chapter number, verdict, claim, space, statistic, effect with its 95 %
+    interval, items and seeds). Chapter names are HTML links made by ``link``."""
     import pandas as pd
 
     chapters, claims = [], []
     for name, rec in records.items():
         rows = claim_rows(rec)
-        tested = [r for r in rows if r["held"] is not None]
+        n = counts(rows)
         anchor = f'<a href="{link(name)}">{name}</a>'
-        chapters.append({"chapter": anchor, "preset": rec.get("preset"),
-                         "claims held": f"{sum(bool(r['held']) for r in tested)} of {len(tested)}",
+        chapters.append({"chapter": anchor, "preset": rec.get("preset"), HELD: n[HELD], NOT_HELD: n[NOT_HELD],
+                         WITHIN_NOISE: n[WITHIN_NOISE], NOT_ENOUGH: n[NOT_ENOUGH], NOT_RUN: n[NOT_RUN],
                          "numbers beside the paper's": len(rec.get("comparison", [])),
                          "wall time (s)": rec.get("wall_time_s")})
         short = f'<a href="{link(name)}">{name[:2]}</a>'  # the verdict stays in view on a narrow page
-        claims += [{"chapter": short, "verdict": verdict(r["held"]), "claim": r["claim"], "space": r["space"] or "—"}
-                   for r in rows]
-    return pd.DataFrame(chapters), pd.DataFrame(claims, columns=["chapter", "verdict", "claim", "space"])
+        claims += [{"chapter": short, "verdict": v.verdict, "claim": v.claim, "space": v.space or "—",
+                    "statistic": f"{v.statistic} {v.region}".strip(), "effect [95 % interval]": v.interval(),
+                    "n": v.n, "seeds": v.seeds} for v in rows]
+    columns = ["chapter", "verdict", "claim", "space", "statistic", "effect [95 % interval]", "n", "seeds"]
+    return pd.DataFrame(chapters), pd.DataFrame(claims, columns=columns)
 
 
 def comparison_table(comparison: Sequence[Mapping[str, Any]]):
