@@ -219,6 +219,19 @@ def dashboard(records: Mapping[str, Mapping[str, Any]], link: Callable[[str], st
     return pd.DataFrame(chapters), pd.DataFrame(claims, columns=columns)
 
 
+CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11")  # the paper's chapters in this book
+
+
+def dashboard_counts(records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The results page's summary numbers: claims tested, held, not held, within noise, not enough data,
+    chapters with results and the chapters without."""
+    n = counts(v for rec in records.values() for v in claim_rows(rec))
+    present = {name[:2] for name in records}
+    return {"n_claims": sum(n.values()) - n[NOT_RUN], "n_held": n[HELD], "n_not_held": n[NOT_HELD],
+            "n_noise": n[WITHIN_NOISE], "n_not_enough": n[NOT_ENOUGH], "n_chapters": len(records),
+            "absent": ", ".join(c for c in CHAPTERS if c not in present) or "none"}
+
+
 def comparison_table(comparison: Sequence[Mapping[str, Any]]):
     """The paper beside ours as a DataFrame that prints every value as the results JSON holds it (pandas
     would round 2.96e-16 to 0.0); a missing value shows as "—"."""

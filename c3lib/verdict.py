@@ -100,7 +100,9 @@ class Verdict:
         """``"+5.2 [+1.0, +9.4]"``, or the verdict's word when there is no effect."""
         if self.effect is None:
             return "—"
-        if self.low is None or self.low == self.high:
+        if self.low is None:
+            return f"{self.effect:+.3g} (no interval)"
+        if self.n is None and self.seeds is None:
             return f"{self.effect:+.3g} (exact)"
         return f"{self.effect:+.3g} [{self.low:+.3g}, {self.high:+.3g}]"
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from c3lib import report
+from c3lib import report, verdict
 from c3lib.chapters import ch01_dimensional_collapse as ch01
 from c3lib.chapters import ch02_gap_survives_optimisation as ch02
 from c3lib.chapters import ch03_alignment_noise_temperature as ch03
@@ -33,36 +33,43 @@ def test_plain_turns_numpy_scalars_into_values_glue_can_read_back():
     assert report.plain(np.bool_(True)) is True and report.plain("held") == "held"
 
 
-def test_verdict_words_and_table():
-    assert [report.verdict(v) for v in (True, False, None)] == ["held", "not held", report.NOT_RUN]
-    table = report.verdict_markdown({"space A": {"c1": True, "c2": False}, "space B": {"c1": None}})
-    assert table.splitlines()[2:] == ["| space A | c1 | **held** |", "| space A | c2 | not held |",
-                                      f"| space B | c1 | {report.NOT_RUN} |"]
-    assert "No claim" in report.verdict_markdown({})
+def _claims():
+    held = verdict.exact(0.5, "c1", "gap", verdict.above(0), space="space A", key="v_c1")
+    lost = verdict.difference([[1.0, 2.0, 3.0], [1.5, 2.0, 3.5]], [[5.0, 6.0, 7.0], [5.5, 6.0, 7.0]], "c2",
+                              "CIDEr, C3 − C1", space="space A")
+    skipped = verdict.not_run("c3", "CIDEr, C3 − C1", space="space B")
+    return [held, lost, skipped]
 
 
-def test_claim_rows_read_every_shape_of_results_record():
-    nested = {"metrics": {"claims": {"world": {"C3 best": False, "collapse helps": True}}}}
-    assert report.claim_rows(nested) == [{"space": "world", "claim": "C3 best", "held": False},
-                                         {"space": "world", "claim": "collapse helps", "held": True}]
-    flat = {"metrics": {"claims": {"monotone": True}}}
-    assert report.claim_rows(flat) == [{"space": "", "claim": "monotone", "held": True}]
-    bare = {"metrics": {"advantage_shrinks": True, "cider": 3.0, "runs": [True]},
-            "comparison": [{"quantity": "grows", "paper": True, "ours": False}, {"quantity": "x", "paper": 1, "ours": 1}]}
-    assert report.claim_rows(bare) == [{"space": "", "claim": "advantage shrinks", "held": True},
-                                       {"space": "", "claim": "grows", "held": False}]
-    assert report.claim_rows({}) == []
+def test_verdict_table_gives_effect_interval_size_and_word():
+    rows = report.verdict_markdown(_claims()).splitlines()
+    assert rows[0].startswith("| space | claim | statistic | effect [95 % interval] | n · seeds | verdict |")
+    assert rows[2] == "| space A | c1 | gap > 0 | +0.5 (exact) | — · — | **held** |"
+    assert rows[3].startswith("| space A | c2 | CIDEr, C3 − C1 > 0 | -3.92 [") and rows[3].endswith("| 3 · 2 | not held |")
+    assert rows[4] == f"| space B | c3 | CIDEr, C3 − C1 | — | — · — | {verdict.NOT_RUN} |"
+    assert "No claim" in report.verdict_markdown([])
+
+
+def test_claim_rows_read_the_verdicts_back_from_a_results_record():
+    record = {"metrics": {"claims": [v.to_dict() for v in _claims()]}}
+    assert report.claim_rows(record) == _claims()
+    assert report.claim_rows({}) == [] and report.claim_rows({"metrics": {}}) == []
 
 
 def test_dashboard_counts_and_links_each_chapter():
     records = {"01_a": {"preset": "smoke", "wall_time_s": 1.5, "comparison": [{"quantity": "q", "paper": 1, "ours": 2}],
-                        "metrics": {"claims": {"s": {"c": True, "d": False, "e": None}}}},
-               "07_b": {"preset": "default", "wall_time_s": 2.0, "metrics": {"shrinks": True}}}
+                        "metrics": {"claims": [v.to_dict() for v in _claims()]}},
+               "07_b": {"preset": "default", "wall_time_s": 2.0, "metrics": {"claims": [_claims()[0].to_dict()]}}}
     chapters, claims = report.dashboard(records)
-    assert list(chapters["claims held"]) == ["1 of 2", "1 of 1"]
+    assert list(chapters["held"]) == [1, 1] and list(chapters["not held"]) == [1, 0]
+    assert list(chapters[verdict.NOT_RUN]) == [1, 0]
     assert chapters["chapter"][0] == '<a href="01_a.html">01_a</a>'
-    assert list(claims.verdict) == ["held", "not held", report.NOT_RUN, "held"]
-    assert list(claims.space) == ["s", "s", "s", "—"]
+    assert list(claims.verdict) == ["held", "not held", verdict.NOT_RUN, "held"]
+    assert list(claims.space) == ["space A", "space A", "space B", "space A"]
+    assert claims["effect [95 % interval]"][0] == "+0.5 (exact)"
+    counts = report.dashboard_counts(records)
+    assert counts["n_claims"] == 3 and counts["n_held"] == 2 and counts["n_not_held"] == 1
+    assert counts["n_chapters"] == 2 and counts["absent"] == "02, 03, 04, 05, 06, 08, 09, 10, 11"
 
 
 def test_live_follows_the_book_switch(monkeypatch):
