@@ -147,13 +147,13 @@ def test_page_and_results_json_come_from_one_run(path):
     assert not missing, f"numbers of book/results/{path.stem}.json that {path.name} does not show: {missing}"
     cells = _code(nb)
     start = next(i for i, c in enumerate(cells) if "Timer()" in c.source)
-    save = next(i for i, c in enumerate(cells) if "results.save(" in c.source)
+    save = next(i for i, c in enumerate(cells) if ".publish(" in c.source)
     took = [float(c.metadata.get("papermill", {}).get("duration") or 0.0) for c in cells]
     lo, hi = sum(took[start + 1:save]), sum(took[start:save + 1])
     slack = max(TIMING_SLACK_S, TIMING_SLACK_SHARE * hi)  # papermill's time between cells grows with the run
     assert lo - slack <= record["wall_time_s"] <= hi + slack, \
         f"book/results/{path.stem}.json took {record['wall_time_s']} s, but the page's cells from Timer() to " \
-        f"results.save took {lo:.1f}-{hi:.1f} s: the JSON comes from another run"
+        f"publish took {lo:.1f}-{hi:.1f} s: the JSON comes from another run"
 
 
 def _sections(nb) -> dict[str, str]:
