@@ -81,19 +81,31 @@ def test_live_follows_the_book_switch(monkeypatch):
     assert report.defaults({"tau": (0.0, 1.0, 0.1, 0.5), "sigma": (0, 1, 0.1, 0.2)}) == {"tau": 0.5, "sigma": 0.2}
 
 
-def _space(img: int, txt: int, cone: float, d: int = 512) -> dict:
-    return {"effective_dim_image": img, "effective_dim_text": txt, "d_image": d, "d_text": d,
-            "cone_image": cone, "cone_text": cone}
+def _space(img: int, txt: int, cone: float, d: int = 512, n: int = 500) -> dict:
+    rng = np.random.default_rng(0)
+    items = cone + 0.05 * rng.standard_normal(n)
+    return {"n": n, "effective_dim_image": img, "effective_dim_text": txt, "d_image": d, "d_text": d,
+            "cone_items_image": items, "cone_items_text": items}
 
 
 def test_ch01_claims_decide_collapse_cone_and_depth():
-    mlp_falls = {"effective_dim": [500, 300, 100]}
-    got = ch01.claims({"clip_random": _space(25, 230, 0.7)}, _space(300, 20, 0.2), mlp_falls)
-    assert got[ch01.SPACE_CLIP] == {ch01.COLLAPSE: True, ch01.CONE: True}
-    assert got[ch01.SPACE_OURS] == {ch01.COLLAPSE: False, ch01.CONE: False}
-    assert got[ch01.SPACE_MLP][ch01.DEPTH] is True
-    assert ch01.claims({}, _space(1, 1, 0.9), {"effective_dim": [5, 6, 4]})[ch01.SPACE_MLP][ch01.DEPTH] is False
-    assert ch01.SPACE_CLIP not in ch01.claims({}, _space(1, 1, 0.9), mlp_falls), "no COCO space without data"
+    mlp_falls = {"layer": [0, 5, 10], "effective_dim": [500, 300, 100]}
+    got = {(v.space, v.claim): v for v in ch01.claims({"clip_random": _space(25, 230, 0.7)}, _space(300, 260, 0.0),
+                                                      mlp_falls)}
+    assert [(v.key, v.verdict) for v in got.values()] == [
+        ("v_clip_collapse", verdict.HELD), ("v_clip_cone", verdict.HELD), ("v_ours_collapse", verdict.NOT_HELD),
+        ("v_cone", verdict.WITHIN_NOISE), ("v_depth", verdict.HELD)]
+    clip = got[(ch01.SPACE_CLIP, ch01.COLLAPSE)]
+    assert clip.effect == pytest.approx(255 / 512) and clip.low == clip.high and clip.n is None  # exact
+    cone = got[(ch01.SPACE_CLIP, ch01.CONE)]
+    assert cone.n == 500 and cone.low < 0.7 < cone.high
+    assert ch01.depth_claim({"layer": [0, 5, 10], "effective_dim": [5, 6, 4]}).verdict == verdict.NOT_HELD, "a rise"
+    assert ch01.depth_claim({"layer": [0, 5, 10], "effective_dim": [5, 5, 5]}).verdict == verdict.NOT_HELD, "flat"
+    assert ch01.depth_claim({"layer": [0], "effective_dim": [5]}).verdict == verdict.NOT_ENOUGH
+    few = ch01.collapse_claim(_space(20, 20, 0.5, n=24), ch01.SPACE_OURS, "k")
+    assert few.verdict == verdict.NOT_ENOUGH and "n − 1 = 23" in few.method, "24 pairs cannot fill 512 dims"
+    absent = {v.key: v.verdict for v in ch01.claims({}, _space(1, 1, 0.9), mlp_falls)}
+    assert absent["v_clip_collapse"] == absent["v_clip_cone"] == verdict.NOT_RUN, "no COCO space without data"
 
 
 def test_ch02_claims_follow_the_measured_gaps():
