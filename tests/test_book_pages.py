@@ -108,15 +108,47 @@ def test_ch01_claims_decide_collapse_cone_and_depth():
     assert absent["v_clip_collapse"] == absent["v_clip_cone"] == verdict.NOT_RUN, "no COCO space without data"
 
 
+def _ch02_inputs(outside=1e-16, var_after=0.001, ineff_after=0.8, predicted=0.79, span_last=0.05, shared_eff=0.05,
+                 shared_var=0.001, shared_ineff=0.9):
+    """The measures ch02's claims read, constructed: the defaults satisfy every claim."""
+    trace = SimpleNamespace(grad_ineffective_outside=[0.0, outside], grad_ineffective=[0.2, 0.01],
+                            gap_in_span=[0.6, span_last], gap=[1.2, 0.9])
+    m = {"before": {"gap_ineffective": 1.0}, "after": {"gap_ineffective": ineff_after},
+         "sphere": {"shrink_measured": ineff_after - 1.0, "predicted_after": predicted, "measured_after": ineff_after}}
+    shared = {"before": {"gap_ineffective": 1.0},
+              "after": {"gap": 1.0, "gap_effective": shared_eff, "gap_ineffective": shared_ineff}}
+
+    def share(v):
+        return {"image_before": 0.0, "text_before": 0.0, "image_after": v / 2, "text_after": v}
+    return trace, m, shared, {"own_blocks": share(var_after), "shared": share(shared_var)}
+
+
 def test_ch02_claims_follow_the_measured_gaps():
-    trace = SimpleNamespace(grad_ineffective_outside=[0.0, 1e-16], gap_in_span=[0.6, 0.05], gap=[1.2, 0.6])
-    m = {"sphere": {"raw_ineffective_max_change": 0.09}}
-    shared = {"after": {"gap": 1.0, "gap_effective": 0.05, "gap_ineffective": 0.99}}
-    got = ch02.claims(trace, m, shared)
-    assert got[ch02.SPACE_BLOCKS] == {ch02.NO_GRADIENT: True, ch02.RAW_FIXED: False, ch02.GAP_OUTSIDE: True}
-    assert got[ch02.SPACE_SHARED] == {ch02.ALIGNED: True, ch02.GAP_INEFFECTIVE: True}
-    shared_open = {"after": {"gap": 1.0, "gap_effective": 0.8, "gap_ineffective": 0.6}}
-    assert ch02.claims(trace, m, shared_open)[ch02.SPACE_SHARED] == {ch02.ALIGNED: False, ch02.GAP_INEFFECTIVE: False}
+    from c3lib.chapters.ch02_gap_survives_optimisation import verdicts
+
+    cfg = ch02.GapSurvivesConfig()
+    held = verdicts.claims(cfg, *_ch02_inputs())
+    assert [v.key for v in held] == ["v_no_gradient", "v_variance_zero", "v_gap_kept", "v_sphere", "v_gap_outside",
+                                     "v_aligned", "v_variance_zero_shared", "v_gap_kept_shared"]
+    assert all(v.verdict == verdict.HELD for v in held), [v for v in held if v.verdict != verdict.HELD]
+    assert {v.space for v in held} == {cfg.blocks_space(), cfg.shared_space()}
+    assert held[1].effect == 0.001, "the larger modality's variance share is the statistic"
+    assert held[3].effect == pytest.approx(1 - 0.01 / 0.2), "the sphere accounts for all but 0.01 of a 0.2 shrink"
+    bad = verdicts.claims(cfg, *_ch02_inputs(outside=1e-9, var_after=0.05, ineff_after=0.3, predicted=1.0,
+                                             span_last=0.3, shared_eff=0.3, shared_var=0.02, shared_ineff=0.4))
+    assert all(v.verdict == verdict.NOT_HELD for v in bad), [v for v in bad if v.verdict != verdict.NOT_HELD]
+    assert bad[0].effect == pytest.approx(1e-7), "outside part over the whole ineffective gradient, at its worst step"
+
+
+def test_ch02_bounds_come_from_definition_1_and_the_dtype():
+    from c3lib import paper
+    from c3lib.chapters.ch02_gap_survives_optimisation import verdicts
+
+    assert verdicts.ZERO_SHARE == pytest.approx(1 - paper.EFFECTIVE_DIM_GAMMA)
+    assert verdicts.rounding("float64") == pytest.approx(1.49e-8, rel=1e-2)
+    assert verdicts.rounding("float32") == pytest.approx(3.45e-4, rel=1e-2)
+    f32 = ch02.GapSurvivesConfig(dtype="float32")
+    assert verdicts.claims(f32, *_ch02_inputs(outside=1e-9))[0].verdict == verdict.HELD, "1e-7 is float32 rounding"
 
 
 def test_ch02_shifted_loss_sees_the_gap_only_when_there_is_one():
