@@ -162,11 +162,25 @@ def test_ch02_shifted_loss_sees_the_gap_only_when_there_is_one():
 
 
 def test_ch03_claims_and_noise_panel():
-    region = {"monotone_in_tau": True, "max_loss_error": 3e-15}
-    assert ch03.claims(region, -0.9) == {ch03.SPACE_TERM: {ch03.MARGIN_GROWS: True, ch03.BOUND_EXACT: True},
-                                         ch03.SPACE_SIM: {ch03.NOISE_GROWS: True}}
-    bad = ch03.claims({"monotone_in_tau": False, "max_loss_error": 1e-3}, 0.2)
-    assert not any(v for by in bad.values() for v in by.values())
+    region = {"margins": {0.05: [0.1, 0.2, 0.3]}, "max_loss_error": 3e-15}
+    good = ch03.lemma2_claims(region, past=-1e-3)
+    assert [(v.key, v.verdict) for v in good] == [("v_past", verdict.HELD), ("v_margin", verdict.HELD),
+                                                  ("v_exact", verdict.HELD)]
+    assert good[1].effect == pytest.approx(0.1) and good[1].low == good[1].high, "exact: no interval"
+    bad = ch03.lemma2_claims({"margins": {0.05: [0.1, 0.3, 0.2]}, "max_loss_error": 1e-3}, past=1e-4)
+    assert all(v.verdict == verdict.NOT_HELD for v in bad)
+    rng = np.random.default_rng(0)
+    sweep = [{"tau": t, "noise": 0.6 - 5 * t} for t in (0.02, 0.05, 0.1)]
+    items = [np.full(40, r["noise"]) + 0.01 * rng.standard_normal(40) for r in sweep]
+    corr, ends = ch03.noise_claims(sweep, items)
+    assert corr.verdict == verdict.HELD and corr.effect == pytest.approx(-1.0)
+    assert ends.verdict == verdict.HELD and ends.n == 40 and ends.low < 0.4 < ends.high
+    flat = ch03.noise_claims(sweep[::2], [items[0], items[0] + 0.001 * rng.standard_normal(40)])
+    assert flat[0].verdict == verdict.NOT_ENOUGH and "at least 3" in flat[0].method, "2 temperatures: no correlation"
+    assert flat[1].verdict in (verdict.WITHIN_NOISE, verdict.NOT_HELD)
+    one = ch03.noise_claims(sweep[:1], items[:1])
+    assert [v.verdict for v in one] == [verdict.NOT_ENOUGH] * 2, "one temperature is never a verdict"
+    assert [v.verdict for v in ch03.noise_claims([], [])] == [verdict.NOT_ENOUGH] * 2
     clean = ch03.noise_panel(0.01, 0.0)
     assert clean["noise"] == pytest.approx(0.0, abs=1e-12) and clean["stable_share"] == 1.0
     shares = [ch03.noise_panel(0.05, s)["stable_share"] for s in (0.0, 0.1, 0.3)]
