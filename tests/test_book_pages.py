@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 PAGES = ["01_dimensional_collapse", "02_gap_survives_optimisation", "03_alignment_noise_temperature",
          "04_geometry_statistics"]
 PAGES += ["07_low_data", "08_text_to_image", "09_other_modalities", "10_gap_shift"]
+PAGES += ["06_captioning"]
 PAGES += ["05_connect"]
 
 
