@@ -222,6 +222,9 @@ def gap_statistics(x: np.ndarray, y: np.ndarray, group_size: int = 100, seed: in
         rn = np.linalg.norm(r, axis=1)
         keep = rn > 0  # identical images have no difference direction
         ortho.append(r[keep] @ gaps[g] / (rn[keep] * max(np.linalg.norm(gaps[g]), 1e-300)))
+    if not any(o.size for o in ortho):
+        raise ValueError("x has no two distinct rows inside any group: with no image difference, the gap's "
+                         "orthogonality to the span of x is undefined; pass embeddings that vary")
     noise_cos = _cross_group_noise_cosines(noise)
     flat_noise = noise.reshape(-1, d)
     unit_gaps = _unit_rows(gaps)

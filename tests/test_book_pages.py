@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from c3lib import report, verdict
+from c3lib.geometry import gap_statistics
 from c3lib.chapters import ch01_dimensional_collapse as ch01
 from c3lib.chapters import ch02_gap_survives_optimisation as ch02
 from c3lib.chapters import ch03_alignment_noise_temperature as ch03
@@ -191,13 +192,43 @@ def test_ch03_claims_and_noise_panel():
         "a lower temperature puts more noisy pairs in the stable region"
 
 
+def _ch04_space(x, y, group, label):
+    st = gap_statistics(x, y, group, seed=0)
+    return {"label": label, "stats": st, **st.summary()}
+
+
 def test_ch04_claims_per_space():
-    good = {"label": "A", "gap_length_mean": 0.83, "gap_length_std": 0.01, "gap_direction_mean": 0.99,
-            "orthogonality_mean": 0.0, "noise_direction_mean": 0.01}
-    bad = {**good, "label": "B", "gap_length_std": 0.2, "gap_direction_mean": 0.5, "orthogonality_mean": 0.3,
-           "noise_direction_mean": -0.2}
-    got = ch04.claims({"a": good, "b": bad})
-    assert all(got["A"].values()) and not any(got["B"].values()) and len(got["A"]) == 4
+    def unit(a):
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+    rng = np.random.default_rng(0)
+    n, d = 600, 64
+    y = np.zeros((n, d))
+    y[:, :8] = unit(rng.standard_normal((n, 8)))  # the span: the first 8 dims
+    noise = np.zeros((n, d))
+    noise[:, 16:] = 0.05 * rng.standard_normal((n, d - 16))
+    good = _ch04_space(unit(0.6 * y + 0.8 * np.eye(d)[10] + noise), y, 100, "A")  # constant gap outside the span
+    x_bad = y.copy()
+    x_bad[:, :8] += 0.3 * rng.standard_normal((n, 8))  # a small gap along dim 0, inside the span, swamped by noise
+    bad = _ch04_space(unit(x_bad + 0.15 * np.eye(d)[0]), y, 100, "B")
+    skew = np.where(rng.random(n) < 0.9, 0.1, -0.9)[:, None] * np.eye(d)[20]  # zero mean, but a preferred direction
+    skewed = _ch04_space(unit(0.6 * y + 0.8 * np.eye(d)[10] + skew), y, 100, "C")
+    got = ch04.claims({"b": bad, "clip": good, "c": skewed})
+    assert [v.space for v in got[:4]] == ["A"] * 4, "the reference space (pretrained CLIP) comes first"
+    assert [v.key for v in got[:4]] == ["v_ref_length", "v_ref_direction", "v_ref_orthogonal", "v_ref_noise"]
+    assert all(v.verdict == verdict.HELD and v.n == 6 for v in got[:4]), got[:4]
+    assert not any(v.key for v in got[4:])
+    b = {v.claim: v.verdict for v in got if v.space == "B"}
+    assert b[ch04.DIRECTION] == b[ch04.ORTHOGONAL] == verdict.NOT_HELD and b[ch04.LENGTH] != verdict.HELD
+    c = {v.claim: v.verdict for v in got if v.space == "C"}
+    assert c[ch04.NOISE] == verdict.NOT_HELD and c[ch04.DIRECTION] == verdict.HELD
+    ortho = got[2]
+    assert ortho.region == f"< {1 / np.sqrt(d):g}" and 0 <= ortho.low <= ortho.effect <= ortho.high
+    assert ch04.bounds(20, d)[ch04.DIRECTION].low == pytest.approx(1 - 0.015 * 5), "the shortfall grows as 100/g"
+    assert ch04.bounds(100, d)[ch04.LENGTH].high == pytest.approx(0.015 / 0.825)
+    two = ch04.space_claims(_ch04_space(x_bad[:200], y[:200], 100, "two"), "two")
+    assert [v.verdict for v in two[:2]] == [verdict.NOT_ENOUGH] * 2 and two[3].verdict == verdict.NOT_ENOUGH, \
+        "two groups: one comparison, no spread"
 
 
 @pytest.mark.parametrize("name", PAGES)

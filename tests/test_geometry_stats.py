@@ -109,7 +109,7 @@ def test_seed_changes_grouping_only():
 
 @pytest.mark.parametrize("case, match", [
     ("shape", "same shape"), ("nan", "NaN"), ("small", "fewer than one group"), ("zero", "zero vector"),
-    ("group", "group_size"),
+    ("group", "group_size"), ("constant", "no two distinct rows"),
 ])
 def test_bad_inputs_raise_clearly(case, match):
     x, y = _constructed(n=60)
@@ -124,6 +124,8 @@ def test_bad_inputs_raise_clearly(case, match):
         y[5] = 0.0
     elif case == "group":
         kwargs["group_size"] = 1
+    elif case == "constant":
+        x[:] = x[0]
     with pytest.raises(ValueError, match=match):
         gap_statistics(x, y, **kwargs)
 
