@@ -165,6 +165,7 @@ def test_chapter05_claims_follow_the_measured_pairs():
     assert got["v_kept_audio_image"].verdict == NOT_HELD, "the gap closed in training"
     assert got["v_born_video_image"].verdict != HELD, "no gap at initialisation"
     assert got["v_fig5_flickr8k_clip"].verdict == HELD and got["v_targets_flickr8k_clip"].verdict == NOT_HELD
+    assert "learned τ" in got["v_targets_flickr8k_clip"].statistic, "the target shown is the one missed"
     assert got["v_born_world_clip"].verdict == got["v_fig5_world_clip"].verdict == NOT_RUN, "not trained"
     reversed_pairs = {k: sweep_pairs[other] for k, other in zip(sweep_pairs, reversed(list(sweep_pairs)))}
     again = {v.key: v for v in verdicts.claims(cfg, reports, table, sweep, reversed_pairs, inits)}

@@ -46,23 +46,9 @@ def gap_claims(space: str, init_pairs: tuple, test_pairs: tuple, seed: int) -> l
             verdict.difference(s1, KEEP_SHARE * s0, KEPT, KEPT_STAT, verdict.above(0), space, key("kept", space))]
 
 
-def _group_means(samples: np.ndarray, groups: int) -> np.ndarray | None:
-    """Per-group means of samples concatenated group by group in equal counts, else None."""
-    return samples.reshape(groups, -1).mean(axis=1) if groups and len(samples) % groups == 0 else None
-
-
-def _direction_means(cosines: np.ndarray, groups: int) -> np.ndarray:
-    """Each group's mean cosine with the other groups' gaps, from the pairwise cosines (upper triangle)."""
-    full = np.zeros((groups, groups))
-    full[np.triu_indices(groups, k=1)] = cosines
-    full = full + full.T
-    return full.sum(axis=1) / (groups - 1)
-
-
 def target_claim(space: str, row: dict[str, Any], test_pairs: tuple, cfg: ConnectConfig) -> Verdict:
     """Every one of the project's targets for one CLIP-recipe space (:func:`c3lib.verdict.all_of`)."""
     stats = gap_statistics(*test_pairs, cfg.group_size, cfg.seed)
-    k = stats.num_groups
     parts = []
     for name, op, bound in TARGETS:
         region = (verdict.above(bound) if op == ">=" else verdict.near_zero(bound) if op == "|<=|"
@@ -72,12 +58,11 @@ def target_claim(space: str, row: dict[str, Any], test_pairs: tuple, cfg: Connec
             parts.append(verdict.exact(row[name], CLIP_LIKE, "learned τ", region, space,
                                        why="the learned temperature of the one training"))
             continue
-        values = {"gap_length": stats.samples["gap_length"],
-                  "gap_direction_cos": _direction_means(stats.samples["gap_direction"], k) if k >= 3 else None,
-                  "orthogonality_mean": _group_means(stats.samples["orthogonality"], k)}[name]
-        if values is None:
-            parts.append(verdict.not_enough(CLIP_LIKE, what, f"{k} groups of held-out pairs: too few, or unequal",
-                                            space))
+        values = stats.per_group[{"gap_length": "gap_length", "gap_direction_cos": "gap_direction",
+                                  "orthogonality_mean": "orthogonality"}[name]]
+        values = values[np.isfinite(values)]  # a group whose images never differ has no orthogonality
+        if len(values) < 3:  # two groups give one direction cosine, the same for both: no spread to measure
+            parts.append(verdict.not_enough(CLIP_LIKE, what, f"{len(values)} groups of held-out pairs", space))
         else:
             parts.append(verdict.one_sample(values, CLIP_LIKE, f"{name} per group", region, space, unit="groups"))
     return verdict.all_of(parts, CLIP_LIKE, "every target", space, key("targets", space))
