@@ -9,8 +9,8 @@ image), from a local copy of the images (:func:`c3lib.data.loaders.load_coco_kar
 :func:`run` measures them all and returns a :class:`~c3lib.chapter.ChapterResult`.
 
 Table 1's claims, tested in every space with an interval over its groups (``one_sample(..., unit="groups")``;
-neighbouring groups share comparisons, so the interval is a little narrow; the length and direction claims
-need at least 3 groups, the noise claim 3, since two groups make one comparison). Table 1 prints each statistic
+neighbouring groups share comparisons, so the interval is a little narrow; the length, direction and noise
+claims need at least 3 groups, since two groups make one comparison). Table 1 prints each statistic
 as mean ± std to two decimals for groups of 100 pairs; a bound reads the paper's value at that precision
 (half a last digit, 0.005, on the side that favours the claim) and, where the statistic depends on the group
 size g, carries it to g by the paper's own argument that a group gap averages its pairs' noise away (the
