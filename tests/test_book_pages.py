@@ -28,6 +28,7 @@ PAGES = ["01_dimensional_collapse", "02_gap_survives_optimisation", "03_alignmen
          "04_geometry_statistics"]
 PAGES += ["07_low_data", "08_text_to_image", "09_other_modalities", "10_gap_shift"]
 PAGES += ["06_captioning"]
+PAGES += ["11_span_only_noise"]
 PAGES += ["05_connect"]
 
 
