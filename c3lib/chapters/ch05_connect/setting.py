@@ -8,7 +8,7 @@ import dataclasses
 from c3lib import paper
 from c3lib.config import ChapterConfig
 from c3lib.contrastive import TrainSpec
-from c3lib.spaces import SPACES, SpaceConfig
+from c3lib.spaces import CLIP_GAP_TARGET, SPACES, SpaceConfig
 
 NAME = "05_connect"  # the results file's name
 
@@ -32,8 +32,8 @@ CLIP_TEMPERATURE = 1 / TrainSpec.max_logit_scale
 # quarters of Table 1's length), nearly one direction across groups, orthogonal to the embeddings'
 # differences within CLIP's own spread, and CLIP's temperature regime (at most twice its clamp).
 # Each: (key of the space's row, comparison, bound).
-TARGETS = (("gap_length", ">=", 0.6), ("gap_direction_cos", ">=", 0.9), ("orthogonality_mean", "|<=|", 0.05),
-           ("temperature", "<=", 0.02))
+TARGETS = (("gap_length", ">=", CLIP_GAP_TARGET), ("gap_direction_cos", ">=", 0.9),
+           ("orthogonality_mean", "|<=|", 0.05), ("temperature", "<=", 0.02))
 MODALITIES = {"image-text": ("image", "text"), "audio-image": ("audio", "image"), "video-image": ("video", "image"),
               "flickr8k-locked": ("image", "text"), "flickr8k-clip": ("image", "text"), "world-clip": ("image", "text")}
 
