@@ -9,8 +9,9 @@ The race: in each round WRITERS processes save the run of one key into the same 
 another key, so the first save of a round replaces the last round's run) while one reader polls it. A poll is
 ``complete`` (the manifest and every file agree), ``absent`` (no run yet, or between two runs) or
 ``incomplete`` (a manifest whose files are missing or do not match: a half-written run seen). A complete
-poll then reads every file; all of them must come from one writer, else it counts as ``mixed``. Run with
-``PYTHONPATH`` at another checkout it measures that one (``save_run`` without ``keep_same_key`` there).
+poll reads every file as the store's readers do (``runstore.read_run``: the check and the read are one view);
+all of them must come from one writer, else it counts as ``mixed``. Run with ``PYTHONPATH`` at another checkout
+it measures that one (there: ``save_run`` without ``keep_same_key``, and a check followed by a read).
 """
 
 from __future__ import annotations
