@@ -130,3 +130,19 @@ def test_verify_run_refuses_damage_and_warns_without_a_manifest(tmp_path):
     (folder / runstore.MANIFEST).unlink()
     with pytest.warns(RuntimeWarning, match="no manifest.json"):
         runstore.verify_run(folder)
+
+
+def test_the_tests_write_their_runs_caches_and_results_outside_the_working_tree():
+    """conftest points the stores at temporary folders, and chapters run by papermill inherit them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from c3lib.paths import REPO_ROOT, cache_dir, results_dir, runs_dir
+
+    code = "from c3lib.paths import *; print(runs_dir(), cache_dir(), results_dir())"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}).stdout.split()
+    for folder in [runs_dir(), cache_dir(), results_dir(), *map(Path, child)]:
+        assert not Path(folder).resolve().is_relative_to(REPO_ROOT.resolve()), folder
