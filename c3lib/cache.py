@@ -2,14 +2,17 @@
 
 The key is a hash of a description (model, weights, data, preprocessing, any version that matters), so a
 change to any of them is a different entry. Entries are ``.npy`` files written atomically, each with a
-SHA-256 beside it; an entry whose bytes do not match (a torn copy, a bad disk), or whose file or hash is
-missing, is rebuilt with one warning naming the file, never trusted.
+``.sha256`` beside it that holds the SHA-256 of the array file and the entry's name and key; an entry whose
+bytes do not match (a torn copy, a bad disk), whose file or hash is missing, or whose hash file names another
+key (two entries' files swapped or copied) is rebuilt with one warning naming the file, never trusted. An
+entry written before hash files named their key is checked by its SHA-256 alone, then given its key.
+Inputs are told apart by their contents, hashed on every call (never by a file's name, size or mtime).
 The folder is ``$C3_CACHE``, else ``.cache/embeddings`` in the repository.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import hashlib
 import json
 import warnings
@@ -40,15 +43,24 @@ def file_sha256(path: Path) -> str:
 def cached(name: str, description: dict[str, Any], compute: Callable[[], np.ndarray]) -> np.ndarray:
     """Return the array for ``description`` from the cache, computing and storing it when absent or corrupt."""
     folder = cache_dir()
-    path = folder / f"{name}-{key_of(description)}.npy"
+    entry = f"{name}-{key_of(description)}"
+    path = folder / f"{entry}.npy"
     check = path.with_suffix(".sha256")
     if path.exists() or check.exists():
         why = f"{check} is missing" if not check.exists() else f"{path} is missing" if not path.exists() else None
         if why is None:
             try:
-                if file_sha256(path) == check.read_text().strip():
-                    return np.load(path, allow_pickle=False)
-                why = f"{path} is damaged (its SHA-256 does not match {check.name})"
+                digest, *named = check.read_text().split()
+                if named and named != [entry]:
+                    why = f"{check} seals the entry {named[0]!r}, not {entry!r}: the files were swapped or copied"
+                elif file_sha256(path) == digest:
+                    arr = np.load(path, allow_pickle=False)
+                    if not named:  # written before hash files named their entry: name it now
+                        with contextlib.suppress(OSError):  # a read-only cache stays as it is
+                            write_text(check, f"{digest}  {entry}\n")
+                    return arr
+                else:
+                    why = f"{path} is damaged (its SHA-256 does not match {check.name})"
             except (OSError, ValueError) as err:
                 why = f"{path} could not be read ({type(err).__name__}: {err})"
         warnings.warn(f"recomputing the cached {name!r}: {why}", RuntimeWarning, stacklevel=2)
@@ -56,7 +68,7 @@ def cached(name: str, description: dict[str, Any], compute: Callable[[], np.ndar
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, arr, allow_pickle=False)
-    write_text(check, file_sha256(path))
+    write_text(check, f"{file_sha256(path)}  {entry}\n")
     write_text(path.with_suffix(".json"), json.dumps(description, sort_keys=True, default=str, indent=1))
     return arr
 
@@ -90,21 +102,10 @@ def content_digest(obj: Any) -> str:
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
-def _file_digest(path: str, mtime_ns: int, size: int) -> str:
-    return file_sha256(Path(path))
-
-
 def inputs_digest(inputs: Sequence[Any]) -> str:
-    """Digest of what an encoder reads, in order: a file's bytes (not its name or folder), or the text itself."""
-    parts = []
-    for x in inputs:
-        if isinstance(x, Path):
-            st = x.stat()
-            parts.append(("file", _file_digest(str(x.resolve()), st.st_mtime_ns, st.st_size)))
-        else:
-            parts.append(x)
-    return content_digest(parts)
+    """Digest of what an encoder reads, in order: a file's bytes (not its name, folder, size or mtime: a file
+    replaced within one process is hashed again), or the text itself."""
+    return content_digest([("file", file_sha256(x)) if isinstance(x, Path) else x for x in inputs])
 
 
 def embeddings(name: str, model: str, inputs: Sequence[Any], compute: Callable[[], np.ndarray],

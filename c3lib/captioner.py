@@ -26,12 +26,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from c3lib.checks import AT_LEAST_1, number
-from c3lib.transform import C3Transform
 from c3lib.atomic import atomic_path, write_json
+from c3lib.checks import AT_LEAST_1, number
+from c3lib.runstore import verify_run
 from c3lib.tokenizer import CaptionTokenizer
+from c3lib.transform import C3Transform
 
 MAX_TOKENS = 67  # official code's greedy decoding limit
+
+
+LMS = ("small", "gpt2")  # the language models a captioner can have, exactly as written
+TOKENIZERS = ("word", "gpt2")
 
 
 @dataclasses.dataclass
@@ -47,15 +52,31 @@ class CaptionerSpec:
     vocab_size: int = 0
     tokenizer: str = "word"  # word | gpt2
 
+    def __post_init__(self):
+        for name, valid in (("lm", LMS), ("tokenizer", TOKENIZERS)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"captioner {name} must be one of {', '.join(map(repr, valid))}, "
+                                 f"got {getattr(self, name)!r}")
+        for name in ("d_in", "prefix_len", "n_layer", "n_embd", "n_head"):
+            number(name, getattr(self, name), AT_LEAST_1, integer=True)
 
-def build_lm(spec: CaptionerSpec, pretrained: bool = True) -> nn.Module:
-    """The causal LM: a GPT-2 of ``spec``'s size (random init) or GPT-2 124M."""
+
+def _small_lm(spec: CaptionerSpec, pretrained: bool) -> nn.Module:
     from transformers import GPT2Config, GPT2LMHeadModel
-    if spec.lm == "gpt2":
-        return GPT2LMHeadModel.from_pretrained("gpt2") if pretrained else GPT2LMHeadModel(GPT2Config())
     cfg = GPT2Config(n_layer=spec.n_layer, n_embd=spec.n_embd, n_head=spec.n_head, vocab_size=spec.vocab_size,
                      n_positions=spec.prefix_len + MAX_TOKENS + 8, bos_token_id=None, eos_token_id=None)
     return GPT2LMHeadModel(cfg)
+
+
+def _gpt2(spec: CaptionerSpec, pretrained: bool) -> nn.Module:
+    """GPT-2 124M: its weights from the Hub (or its local cache) to train; a bare config to load saved weights."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+    return GPT2LMHeadModel.from_pretrained("gpt2") if pretrained else GPT2LMHeadModel(GPT2Config())
+
+
+def build_lm(spec: CaptionerSpec, pretrained: bool = True) -> nn.Module:
+    """The causal LM of ``spec.lm``: a GPT-2 of ``spec``'s size (random init) or GPT-2 124M."""
+    return {"small": _small_lm, "gpt2": _gpt2}[spec.lm](spec, pretrained)
 
 
 class ClipCap(nn.Module):
@@ -171,10 +192,13 @@ class Captioner:
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike, device: str = "cpu") -> "Captioner":
+        """The captioner saved in ``run_dir``; a run of the run store is checked against its manifest first
+        (:func:`c3lib.runstore.verify_run`: a damaged file is refused, naming it; no manifest: a warning)."""
         from safetensors.torch import load_model
         run_dir = Path(run_dir)
         if not (run_dir / "config.json").exists():
             raise FileNotFoundError(f"{run_dir} holds no trained captioner (config.json missing)")
+        verify_run(run_dir)
         cfg, state = _read_json(run_dir / "config.json"), _read_json(run_dir / "transform.json")
         try:
             spec = CaptionerSpec(**cfg["spec"])

@@ -5,6 +5,9 @@ A notebook's ``parameters`` cell holds plain values (``preset``, ``seed``, ``dat
 of the wrong type or out of range with a message that lists what is valid. Numeric fields are finite and
 ``>= 0`` unless the class attribute ``RANGES`` (field name -> :class:`c3lib.checks.Range`) says otherwise.
 
+A text field with a fixed set of values declares it in the class attribute ``CHOICES`` (field name -> the
+valid values): any other value, a different case or stray whitespace included, is refused with the list.
+
 A chapter declares its config as a dataclass deriving from :class:`ChapterConfig`; the class attribute
 ``PRESETS`` maps each preset to the field values that differ from the dataclass defaults. A field may itself
 be a config dataclass (the decoder's :class:`c3lib.trainer.TrainConfig`, the captioning setup): it is built
@@ -107,9 +110,20 @@ def check_ranges(cls: type, values: Mapping[str, Any], where: str = "") -> None:
                                   f"{valid}, got {v!r}")
 
 
+def check_choices(cls: type, values: Mapping[str, Any], where: str = "") -> None:
+    """Every field named in ``cls.CHOICES`` holds one of its listed values, exactly (no case folding, no
+    stripping: ``"GPT2"`` or ``" gpt2"`` is not ``"gpt2"``)."""
+    for name, valid in getattr(cls, "CHOICES", {}).items():
+        if name in values and values[name] not in valid:
+            raise ConfigError(f"parameter {where + name!r} of {cls.__name__} must be one of "
+                              f"{', '.join(map(repr, valid))}, got {values[name]!r}")
+
+
 def check_config(cfg: Any) -> Any:
-    """:func:`check_ranges` on a config built directly (``TrainConfig(lr=...)``) rather than by :func:`build`."""
+    """:func:`check_ranges` and :func:`check_choices` on a config built directly (``TrainConfig(lr=...)``)
+    rather than by :func:`build`."""
     check_ranges(type(cfg), {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)})
+    check_choices(type(cfg), {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)})
     for f in dataclasses.fields(cfg):
         if dataclasses.is_dataclass(getattr(cfg, f.name)):
             check_config(getattr(cfg, f.name))
@@ -136,6 +150,7 @@ def build(cls: type, preset: str, values: Mapping[str, Any] | None = None, where
     checked = {name: _check_type(where + name, merged[name], hint) for name, hint in types.items()
                if name in merged and not dataclasses.is_dataclass(hint)}
     check_ranges(cls, checked, where)
+    check_choices(cls, checked, where)
     if "preset" in types:
         checked["preset"] = preset
     for name, hint in types.items():

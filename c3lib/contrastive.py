@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from c3lib import runstore
+from c3lib import resume, runstore
 from c3lib.cache import content_digest, key_of
 from c3lib.checks import AT_LEAST_1, AT_LEAST_2, NONNEG, POSITIVE, number
 
@@ -219,10 +219,12 @@ def load_checkpoint(model: nn.Module, folder: Path, key: str) -> dict | None:
     if why is None:
         try:
             state = torch.load(folder / "state.pt", weights_only=True)
+            if not isinstance(state, dict):
+                raise ValueError(f"state.pt holds a {type(state).__name__}, not a checkpoint")
             model.load_state_dict(load_file(str(folder / "model.safetensors")))
             return state
-        except (OSError, RuntimeError, ValueError, KeyError, EOFError) as err:
-            why = f"it could not be read ({type(err).__name__}: {err})"
+        except resume.UNREADABLE as err:
+            why = f"it could not be read ({type(err).__name__}: {str(err)[:200]})"
     if why != "its settings changed":
         warnings.warn(f"restarting the training checkpointed in {folder} from epoch 0: {why}", RuntimeWarning,
                       stacklevel=3)

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 
 from c3lib.checks import AT_LEAST_1
-from c3lib.config import RunContext
+from c3lib.config import PRESET_NAMES, RunContext
 from c3lib import resume, runstore
 from c3lib.cache import content_digest, key_of
 from c3lib.metrics import TABLE_METRICS, caption_scores
@@ -53,6 +53,7 @@ class CaptionSetup:
     clip_max_epochs: int = 8
 
     RANGES: ClassVar[dict] = dict.fromkeys(("world_train_captions", "n_val_captions", "n_test_images"), AT_LEAST_1)
+    CHOICES: ClassVar[dict] = {"space_preset": ("", *PRESET_NAMES)}
     PRESETS: ClassVar[dict] = {
         "smoke": {"world_train_captions": 400, "n_val_captions": 64, "n_test_images": 32, "clip_train_captions": 400,
                   "clip_max_epochs": 2},

@@ -7,6 +7,11 @@ by the image encoder the run was trained with: the run's ``config.json`` carries
 looked up in the explicit registry :data:`c3lib.encoders.registry.ENCODERS`. The embeddings are then
 transformed as *inference* inputs of the target modality (normalise, subtract the fitted image mean,
 renormalise), captioned greedily, and scored against the folder's captions.
+
+The run is checked against its manifest before anything is read (a damaged run is refused, naming the
+file; a run without a manifest is read with a warning). A run folder is data: it runs no code unless
+``--trust-code`` is given (the ``import`` encoder imports a module the run names), reads no file outside
+itself, and downloads nothing unless ``--allow-download`` is given (pretrained open_clip weights).
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ from c3lib.checks import AT_LEAST_1, number, optional_count
 from c3lib.encoders.registry import embed_images
 
 def evaluate_run(run: str | Path, data_dir: str | Path, split: str = "test", limit: int | None = None,
-                 meteor: bool = True, beam_size: int = 1) -> dict:
+                 meteor: bool = True, beam_size: int = 1, trust_code: bool = False,
+                 allow_download: bool = False) -> dict:
     """Caption the images of ``data_dir`` (a Flickr8k-format folder) with the captioner in ``run``."""
     from c3lib.captioner import Captioner
     from c3lib.data.loaders import load_flickr8k
-    from c3lib.metrics import SPICE_NOTE, caption_metrics
+    from c3lib.metrics import CIDER_FEW, CIDER_MIN_IMAGES, CIDER_NOTE, SPICE_NOTE, caption_metrics
 
     start = time.perf_counter()
     optional_count("limit", limit)
@@ -39,11 +45,13 @@ def evaluate_run(run: str | Path, data_dir: str | Path, split: str = "test", lim
     cap = Captioner.load(run)
     where = data_dir.resolve()  # "." has no name of its own: read the folder it stands for
     data = load_flickr8k(where.parent, split, limit=limit, folder=where.name)
-    emb = embed_images(data.image_paths, run, cap.extra.get("encoder"))
+    emb = embed_images(data.image_paths, run, cap.extra.get("encoder"), trust_code, allow_download)
     preds = cap.caption_raw(emb, modality="target", beam_size=beam_size)
     metrics = caption_metrics(preds, data.captions, meteor=meteor)
+    notes = [SPICE_NOTE] + ([CIDER_NOTE] if len(preds) < CIDER_MIN_IMAGES else
+                            [CIDER_FEW.format(n=len(preds))] if len(preds) < 10 else [])
     return {"run": str(run), "data_dir": str(data_dir), "split": split, "n_images": len(preds),
-            "metrics": metrics, "notes": [SPICE_NOTE],
+            "metrics": metrics, "notes": notes,
             "examples": [{"image": p.name, "caption": c, "references": r}
                          for p, c, r in list(zip(data.image_paths, preds, data.captions))[:10]],
             "wall_time_s": time.perf_counter() - start}
@@ -58,11 +66,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ap.add_argument("--limit", type=int, default=None, help="first N images only")
     ap.add_argument("--beam-size", type=int, default=1)
     ap.add_argument("--no-meteor", action="store_true", help="skip METEOR (Java)")
+    ap.add_argument("--trust-code", action="store_true",
+                    help="let the run's config import and run code (its 'import' encoder); only for runs you trust")
+    ap.add_argument("--allow-download", action="store_true",
+                    help="let the run's encoder download pretrained weights (open_clip 'openai'; checked by SHA-256)")
     args = ap.parse_args(argv)
     for flag, value in (("--limit", args.limit), ("--beam-size", args.beam_size)):
         if value is not None and value < 1:
             ap.error(f"{flag} must be >= 1, got {value}")
-    result = evaluate_run(args.run, args.data_dir, args.split, args.limit, not args.no_meteor, args.beam_size)
+    result = evaluate_run(args.run, args.data_dir, args.split, args.limit, not args.no_meteor, args.beam_size,
+                          args.trust_code, args.allow_download)
     write_json(args.out, result)
     print(f"{result['n_images']} images: " + ", ".join(
         f"{k} {'unavailable' if v is None else f'{v:.1f}'}" for k, v in result["metrics"].items()))

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from c3lib import distributed
+from c3lib.checks import AT_LEAST_1, NONNEG, POSITIVE, Range, number
 
 
 LOSSES = ("mse", "l1")
@@ -63,6 +64,11 @@ class GeneratorConfig:
             raise ValueError(f"unknown generator loss {self.loss!r}; valid: {', '.join(LOSSES)}")
         if self.stem_size not in (4, 8):
             raise ValueError(f"stem_size must be 4 or 8, got {self.stem_size}")
+        for name in ("cond_dim", "image_size", "base_channels", "num_steps", "batch_size"):  # 0 steps: untrained
+            number(f"generator {name}", getattr(self, name), AT_LEAST_1, integer=True)
+        number("generator lr", self.lr, POSITIVE)
+        number("generator ema_decay", self.ema_decay, Range(0, 1, high_open=True))
+        number("generator seed", self.seed, NONNEG, integer=True)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

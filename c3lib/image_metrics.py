@@ -35,11 +35,30 @@ def _psd_sqrt(s: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
 
+def _check_gaussian(mu: np.ndarray, s: np.ndarray, name: str) -> None:
+    """A mean and a covariance: finite, symmetric, positive semi-definite (up to rounding)."""
+    if not (np.isfinite(mu).all() and np.isfinite(s).all()):
+        raise ValueError(f"Fréchet distance: mean or covariance {name} holds NaN or infinite values")
+    scale = max(float(np.abs(s).max()), 1e-300)
+    if np.abs(s - s.T).max() > 1e-6 * scale:
+        raise ValueError(f"Fréchet distance: covariance {name} is not symmetric (|S - S^T| up to "
+                         f"{np.abs(s - s.T).max():.3g}); a covariance matrix is")
+    try:  # Cholesky with a little jitter: a sixth of an eigendecomposition's cost on 2048-d features
+        np.linalg.cholesky((s + s.T) / 2 + 1e-6 * scale * np.eye(len(s)))
+    except np.linalg.LinAlgError:
+        low = float(np.linalg.eigvalsh((s + s.T) / 2).min())
+        raise ValueError(f"Fréchet distance: covariance {name} is not positive semi-definite (smallest eigenvalue "
+                         f"{low:.3g}); a covariance matrix is") from None
+
+
 def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
-    """Fréchet (2-Wasserstein squared) distance between N(mu1, s1) and N(mu2, s2)."""
+    """Fréchet (2-Wasserstein squared) distance between N(mu1, s1) and N(mu2, s2); NaN, an asymmetric or a
+    non-PSD covariance is refused (the formula would return a number that is no distance)."""
     mu1, mu2, s1, s2 = (np.asarray(a, np.float64) for a in (mu1, mu2, s1, s2))
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (len(mu1), len(mu1)):
         raise ValueError(f"shapes do not match: mu {mu1.shape} / {mu2.shape}, sigma {s1.shape} / {s2.shape}")
+    _check_gaussian(mu1, s1, "1")
+    _check_gaussian(mu2, s2, "2")
     r = _psd_sqrt(s1)
     cross = np.sqrt(np.clip(np.linalg.eigvalsh(r @ s2 @ r), 0, None)).sum()  # tr((S1^½ S2 S1^½)^½)
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * cross)

@@ -5,6 +5,8 @@ COCO toolkit runs in Java; it matches it on plain captions). SPICE needs Stanfor
 pycocoevalcap downloads on first use: offline it is reported as ``None`` with a note, never as 0.
 Scores are on the 0-100 scale the paper uses. A reference that tokenises to nothing (punctuation only,
 or a script with no Latin letters or digits) is left out; an item left with no reference is an error.
+CIDEr weighs n-grams by their inverse document frequency over the scored images: one image gives every
+n-gram the weight log(1/1) = 0, so CIDEr of one image is ``None`` (:data:`CIDER_NOTE`), never 0.
 """
 
 from __future__ import annotations
@@ -102,7 +104,9 @@ def caption_scores(predictions: Sequence[str], references: Sequence[Sequence[str
     cider, cider_items = Cider().compute_score(gts, res)
     out["ROUGE-L"] = 100.0 * rouge_l
     out["ROUGE-1"] = 100.0 * sum(rouge_1_items) / len(rouge_1_items)
-    out["CIDEr"] = 100.0 * cider
+    out["CIDEr"] = 100.0 * cider if len(predictions) >= CIDER_MIN_IMAGES else None
+    if out["CIDEr"] is None:
+        cider_items = [float("nan")] * len(predictions)
     out["SPICE"] = None  # needs Stanford CoreNLP (a download): unavailable offline
     items = {"CIDEr": cider_items, "ROUGE-L": rouge_l_items, "ROUGE-1": rouge_1_items}
     return out, {k: 100.0 * np.asarray(v, dtype=float) for k, v in items.items()}
@@ -128,6 +132,11 @@ def _meteor_score(gts: dict, res: dict) -> float:
 
 
 SPICE_NOTE = "SPICE unavailable: pycocoevalcap downloads Stanford CoreNLP for it and this machine is offline"
+CIDER_MIN_IMAGES = 2
+CIDER_NOTE = ("CIDEr unavailable: it weighs each n-gram by its inverse document frequency over the scored images, "
+              "and over one image every weight is log(1/1) = 0; score several images")
+CIDER_FEW = ("CIDEr over only {n} images: its inverse document frequencies come from these images alone, so it is "
+             "far from CIDEr over a test set; compare it only with scores over the same images")
 
 
 def format_metrics(m: Mapping[str, float | None]) -> str:

@@ -4,12 +4,14 @@ After every epoch :func:`save` writes everything the rest of the run depends on 
 scheduler states, the early-stopping state, the training log, and the states of every random generator
 the loop draws from: torch's global generator, which dropout uses, and numpy generators) as one unit with
 a manifest (:func:`c3lib.runstore.save_run`). :func:`load` returns it only when it is complete and was
-written for the same ``key``; a damaged checkpoint is discarded with one warning naming the file, and
-training starts again from epoch 0 (same seed: the same numbers, only later).
+written for the same ``key``; a damaged checkpoint, or one the safe loader refuses (it would have to run
+code: an object other than tensors, numbers, strings and containers), is discarded with one warning naming
+the file, and training starts again from epoch 0 (same seed: the same numbers, only later).
 """
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import warnings
 from pathlib import Path
@@ -21,6 +23,8 @@ import torch
 from c3lib import runstore
 
 STATE = "state.pt"
+# what torch.load(weights_only=True) raises for a torn file or one holding what it refuses to build
+UNREADABLE = (OSError, RuntimeError, ValueError, EOFError, KeyError, TypeError, AttributeError, pickle.UnpicklingError)
 
 
 def rng_states(rngs: list[np.random.Generator]) -> dict[str, Any]:
@@ -46,9 +50,12 @@ def load(folder: Path | None, key: str) -> dict[str, Any] | None:
     why = runstore.check_run(Path(folder), key)
     if why is None:
         try:
-            return torch.load(Path(folder) / STATE, weights_only=True)
-        except (OSError, RuntimeError, ValueError, EOFError) as err:
-            why = f"{Path(folder) / STATE} could not be read ({type(err).__name__}: {err})"
+            state = torch.load(Path(folder) / STATE, weights_only=True)
+            if isinstance(state, dict):
+                return state
+            why = f"{Path(folder) / STATE} holds a {type(state).__name__}, not a checkpoint"
+        except UNREADABLE as err:
+            why = f"{Path(folder) / STATE} could not be read ({type(err).__name__}: {str(err)[:200]})"
     if why != "its settings changed":
         warnings.warn(f"discarding the training checkpoint in {folder} and starting from epoch 0: {why}",
                       RuntimeWarning, stacklevel=3)

@@ -6,8 +6,8 @@
   its exact gradient in closed form (three matrix products, no autograd graph).
 - :func:`lemma1_gradient`: Lemma 1's expression for the gradient w.r.t. the normalised embeddings.
 - :func:`optimise`: plain SGD at fixed temperature, recording the loss, the gap and the gradient along the
-  ineffective dimensions; with a checkpoint folder it saves its state atomically every k steps and resumes
-  from it (bit-identical to an uninterrupted run).
+  ineffective dimensions; with a checkpoint folder it saves its state atomically, sealed by the SHA-256 of its
+  contents, every k steps and resumes from it (bit-identical to an uninterrupted run).
 - The measures (gaps, :func:`sphere_prediction`, :func:`gap_in_span`, ...) live in :mod:`c3lib.sim_measures`.
 
 Lemma 2 (the stable region) lives in :mod:`c3lib.stable_region`; chapter 02's run in
@@ -204,33 +204,62 @@ def _record(trace: Trace, step: int, x, y, space: SyntheticSpace, grads, basis, 
     trace.span_dim.append(k)
 
 
+def _seal(state: dict) -> str:
+    """SHA-256 of everything a checkpoint holds but its seal: tensor bytes, the trace, the settings."""
+    from c3lib.cache import content_digest
+
+    return content_digest({k: v for k, v in state.items() if k != "seal"})
+
+
 def _load_checkpoint(folder, meta: dict):
-    """``(next_step, x, y, trace, finished)`` from ``folder/state.pt`` when it was written for ``meta``, else None."""
+    """``(next_step, x, y, trace, finished)`` from ``folder/state.pt`` when it was written for ``meta``, else None.
+
+    The file carries the SHA-256 of its contents (``seal``): a flipped bit, a torn file or one the safe loader
+    refuses is discarded with a warning naming it, and the run starts again from step 0. A checkpoint written
+    before checkpoints were sealed is read as it is and sealed."""
+    import pickle
+    import warnings
+
     import torch
 
     path = folder / "state.pt"
     if not path.exists():
         return None
+    why = None
     try:
         state = torch.load(path, weights_only=True)
-    except (OSError, RuntimeError, ValueError, EOFError) as err:  # a torn or truncated file: start again
-        import warnings
-        warnings.warn(f"restarting the simulation from step 0: {path} could not be read ({type(err).__name__})",
-                      RuntimeWarning, stacklevel=3)
+        if not isinstance(state, dict):
+            why = f"it holds a {type(state).__name__}"
+        elif "seal" in state and state["seal"] != _seal(state):
+            why = "its contents do not match their SHA-256 (the file is damaged)"
+    except (OSError, RuntimeError, ValueError, EOFError, KeyError, TypeError, AttributeError,
+            pickle.UnpicklingError) as err:  # a torn or truncated file, or one that is not ours
+        why = f"it could not be read ({type(err).__name__})"
+    if why is not None:
+        warnings.warn(f"restarting the simulation from step 0: {path} {why}", RuntimeWarning, stacklevel=3)
         return None
     if state.get("meta") != meta:
         return None  # another run's state (a hash collision or an edited folder): never reuse it
+    if "seal" not in state:
+        _write_state(folder, state)
     return state["next_step"], state["x"], state["y"], Trace(**state["trace"]), state["finished"]
 
 
-def _save_checkpoint(folder, meta: dict, next_step: int, x, y, trace: Trace, finished: bool = False) -> None:
+def _write_state(folder, state: dict) -> None:
     import torch
 
-    from c3lib.atomic import atomic_path, write_json
+    from c3lib.atomic import atomic_path
 
+    state = {k: v for k, v in state.items() if k != "seal"}
     with atomic_path(folder / "state.pt") as tmp:
-        torch.save({"meta": meta, "next_step": next_step, "x": x, "y": y, "trace": trace.as_dict(),
-                    "finished": finished}, tmp)
+        torch.save({**state, "seal": _seal(state)}, tmp)
+
+
+def _save_checkpoint(folder, meta: dict, next_step: int, x, y, trace: Trace, finished: bool = False) -> None:
+    from c3lib.atomic import write_json
+
+    _write_state(folder, {"meta": meta, "next_step": next_step, "x": x, "y": y, "trace": trace.as_dict(),
+                          "finished": finished})
     write_json(folder / "progress.json", {"meta": meta, "next_step": next_step, "finished": finished})
 
 

@@ -90,10 +90,11 @@ class CaptionTokenizer:
         return cls(tok, "word")
 
     @classmethod
-    def gpt2(cls) -> "CaptionTokenizer":
-        """GPT-2's tokenizer (downloads at run time: ``paper`` preset only)."""
+    def gpt2(cls, allow_download: bool = False) -> "CaptionTokenizer":
+        """GPT-2's tokenizer from the local Hugging Face cache; fetched from the Hub only with ``allow_download``
+        (training a GPT-2 decoder, the ``paper`` preset's choice)."""
         from transformers import AutoTokenizer
-        return cls(AutoTokenizer.from_pretrained("gpt2"), "gpt2")
+        return cls(AutoTokenizer.from_pretrained("gpt2", local_files_only=not allow_download), "gpt2")
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` followed by ``eos_id``."""
@@ -127,5 +128,14 @@ class CaptionTokenizer:
                 return cls(Tokenizer.from_file(str(folder / "tokenizer.json")), "word")
             except Exception as err:  # tokenizers raises its own Exception type for a torn or missing file
                 raise ValueError(f"{folder / 'tokenizer.json'} is not a readable tokenizer ({err})") from None
+        if kind != "gpt2":
+            raise ValueError(f"unknown tokenizer kind {kind!r}; valid: 'word', 'gpt2'")
+        if not (folder / "tokenizer").is_dir():
+            raise FileNotFoundError(f"{folder / 'tokenizer'} is missing: a run with a GPT-2 tokenizer carries it "
+                                    "in that folder (it is never looked up on the Hub)")
         from transformers import AutoTokenizer
-        return cls(AutoTokenizer.from_pretrained(str(folder / "tokenizer")), "gpt2")
+        try:
+            backend = AutoTokenizer.from_pretrained(str(folder / "tokenizer"), local_files_only=True)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{folder / 'tokenizer'} is not a readable GPT-2 tokenizer ({err})") from None
+        return cls(backend, "gpt2")

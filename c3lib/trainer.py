@@ -20,7 +20,7 @@ import torch
 from sklearn.base import clone
 
 from c3lib import distributed, resume
-from c3lib.captioner import MAX_TOKENS, Captioner, CaptionerSpec, ClipCap
+from c3lib.captioner import LMS, MAX_TOKENS, Captioner, CaptionerSpec, ClipCap
 from c3lib.checks import AT_LEAST_1, POSITIVE, text_list
 from c3lib.config import check_config
 from c3lib.tokenizer import CaptionTokenizer
@@ -50,6 +50,7 @@ class TrainConfig:
 
     RANGES: ClassVar[dict] = {**dict.fromkeys(("n_layer", "n_embd", "n_head", "prefix_len", "batch_size", "num_epochs",
                                                "patience", "min_word_freq"), AT_LEAST_1), "lr": POSITIVE}
+    CHOICES: ClassVar[dict] = {"lm": LMS}
     PRESETS: ClassVar[dict] = {
         "smoke": {"n_layer": 1, "n_embd": 64, "lr": 3e-3, "num_epochs": 2, "warmup_steps": 50, "min_word_freq": 5},
         # default: a 2-layer, 128-wide GPT-2 from scratch; lr 3e-3 and rare words to <unk> (val loss 3.67 -> 2.77)
@@ -126,10 +127,11 @@ def fit_captioner(train_emb: np.ndarray, train_captions: Sequence[str], transfor
     train_captions = text_list("train_captions", train_captions)
     if len(train_emb) != len(train_captions):
         raise ValueError(f"need as many captions as embeddings, got {len(train_captions)} and {len(train_emb)}")
+    _check_val(val_emb, val_captions, np.shape(train_emb)[1:])
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     transform = clone(transform).set_params(seed=cfg.seed).fit(train_emb, target_emb)  # caller's stays unfitted
-    tok = tokenizer or (CaptionTokenizer.gpt2() if cfg.lm == "gpt2"
+    tok = tokenizer or (CaptionTokenizer.gpt2(allow_download=True) if cfg.lm == "gpt2"
                         else CaptionTokenizer.train_word_level(train_captions, min_freq=cfg.min_word_freq))
     ids = encode_captions(tok, train_captions)
     spec = CaptionerSpec(d_in=train_emb.shape[1], prefix_len=cfg.prefix_len, lm=cfg.lm, n_layer=cfg.n_layer,
@@ -143,6 +145,17 @@ def fit_captioner(train_emb: np.ndarray, train_captions: Sequence[str], transfor
     train_loop(model, lambda: transform.transform(train_emb), ids, tok.pad_id, cfg, rng, val, log,
                resume_dir, resume_key, extra_rngs=[transform._rng])
     return Captioner(model, tok, transform)
+
+
+def _check_val(val_emb, val_captions, shape: tuple) -> None:
+    """Validation embeddings and captions come in pairs, with the training embeddings' width."""
+    if val_emb is None or val_captions is None:
+        return
+    if len(val_emb) != len(val_captions):
+        raise ValueError(f"need as many validation captions as validation embeddings: val_emb has {len(val_emb)} "
+                         f"rows, val_captions {len(val_captions)}")
+    if len(val_emb) and np.shape(val_emb)[1:] != shape:
+        raise ValueError(f"val_emb rows have shape {np.shape(val_emb)[1:]}, the training embeddings {shape}")
 
 
 def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: TrainConfig,
@@ -232,8 +245,10 @@ def finetune_captioner(captioner: Captioner, emb: np.ndarray, captions: Sequence
     collapse with that modality's mean; no noise), exactly as they are decoded at test time. Returns a new
     captioner; the given one is not modified.
     """
+    check_config(cfg)
     if len(emb) != len(captions) or len(captions) == 0:
         raise ValueError(f"need as many captions as embeddings (> 0), got {len(captions)} and {len(emb)}")
+    _check_val(val_emb, val_captions, np.shape(emb)[1:])
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     tok, transform = captioner.tokenizer, captioner.transform

@@ -61,14 +61,25 @@ def _to_numpy(X: Any, name: str) -> tuple[np.ndarray, Any]:
         raise ValueError(f"{name}: no rows")
     if not np.isfinite(arr).all():
         raise ValueError(f"{name}: contains NaN or infinite values ({int((~np.isfinite(arr)).sum())} entries)")
-    norms = np.linalg.norm(arr, axis=1)
+    with np.errstate(over="ignore"):  # a norm that overflows is not zero; _normalize rescales such rows
+        norms = np.linalg.norm(arr, axis=1)
     if (norms < 1e-12).any():
         raise ValueError(f"{name}: {int((norms < 1e-12).sum())} row(s) have zero norm and cannot be normalised")
     return arr, tensor
 
 
 def _normalize(arr: np.ndarray) -> np.ndarray:
-    return arr / np.linalg.norm(arr, axis=1, keepdims=True)
+    """Rows divided by their L2 norm; a row whose sum of squares overflows (entries ~1e154 and beyond) is
+    first divided by its largest entry, so its direction survives instead of becoming zero."""
+    with np.errstate(over="ignore"):  # an overflowing sum of squares is handled below
+        norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    big = ~np.isfinite(norms[:, 0])
+    if not big.any():
+        return arr / norms
+    rows = arr[big] / np.abs(arr[big]).max(axis=1, keepdims=True)
+    out = arr / np.where(big[:, None], 1.0, norms)
+    out[big] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return out
 
 
 class C3Transform(TransformerMixin, BaseEstimator):
@@ -170,12 +181,18 @@ class C3Transform(TransformerMixin, BaseEstimator):
             out = out - mean
         if train and self.corrupt:
             out = out + self.noise(out.shape[0])
-        zero = np.linalg.norm(out, axis=1) < 1e-12
+            if not np.isfinite(out).all():
+                raise FloatingPointError(f"noise_std={self.noise_std!r} is too large: the noise overflowed to "
+                                         "infinity; use a noise_std a float64 can hold (the paper's is ~0.13)")
+        with np.errstate(over="ignore"):
+            zero = np.linalg.norm(out, axis=1) < 1e-12
         if zero.any():
             raise ValueError(f"X: row {int(np.argmax(zero))} equals its modality's fitted mean, so it is zero after "
                              f"collapse and has no direction ({int(zero.sum())} such row(s)); add noise "
                              "(corrupt=True) or fit the means on more varied embeddings")
         out = _normalize(out)
+        if not np.isfinite(out).all():  # every step above keeps rows finite: this guards the guarantee
+            raise FloatingPointError("the C3 transform produced non-finite values; check the inputs and noise_std")
         if tensor is not None:
             import torch
             dtype = tensor.dtype if tensor.dtype.is_floating_point else torch.float64

@@ -1,13 +1,35 @@
-"""Shared fixtures: the real data folder (skipped with a reason when absent) and a private results folder."""
+"""Shared fixtures: the real data folder (skipped with a reason when absent) and a private results folder.
+
+The tests leave the working tree as they found it: unless the environment already names them, the run store
+(``C3_RUNS``), the embedding cache (``C3_CACHE``) and the results folder (``C3_RESULTS``) are temporary folders
+for the whole session (chapters executed by papermill inherit them), removed at its end.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+STORES = ("C3_RUNS", "C3_CACHE", "C3_RESULTS")
+_MADE: list[str] = []
+
+
+def pytest_configure(config) -> None:
+    for var in STORES:
+        if not os.environ.get(var):
+            os.environ[var] = tempfile.mkdtemp(prefix=f"c3-tests-{var[3:].lower()}-")
+            _MADE.append(var)
+
+
+def pytest_unconfigure(config) -> None:
+    for var in _MADE:
+        shutil.rmtree(os.environ.pop(var), ignore_errors=True)
+    _MADE.clear()
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """Bad inputs, tried as a new user would: every one must give a clear error or a documented result.
 
 Each case is classified:
-- ``clear``: a ValueError / TypeError / FileNotFoundError / FloatingPointError / RuntimeError raised by c3lib
-  itself (not from inside a library), naming what it must (``mention``), or argparse's usage error;
+- ``clear``: a ValueError / TypeError / OSError / FloatingPointError / RuntimeError raised by c3lib itself (not
+  from inside a library), naming what it must (``mention``), or argparse's usage error;
 - ``ok``: no error, and the result is the documented one (the case's ``check`` says so);
-- ``obscure``: any other exception, one raised inside a library, or a message that does not name the input;
+- ``obscure``: any other exception, one raised inside a library, a message that does not name the input, or an
+  error where the case marks its result as due (:func:`due`);
 - ``silent``: no error but a wrong result (or a result where an error was due).
 
 ``pytest tests/test_bad_inputs.py`` asserts every case is ``clear`` or ``ok``. Run as a script it prints the
@@ -36,21 +37,29 @@ def case(category: str, name: str, fn, check=ERROR, mention: str = "") -> None:
     CASES.append((category, name, fn, check, mention))
 
 
+def due(check):
+    """Mark a case's check as a result that is due: an error there, however clear, is a failure (``obscure``)."""
+    def checked(result):
+        return check(result)
+    checked.due = True
+    return checked
+
+
 def classify(fn, check, mention: str) -> tuple[str, str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = fn()
     except SystemExit as err:
-        return ("clear" if err.code == 2 else "obscure"), f"SystemExit({err.code})"
+        return ("clear" if err.code == 2 and not getattr(check, "due", False) else "obscure"), f"SystemExit({err.code})"
     except Exception as err:  # noqa: BLE001 - classifying is the point
         frames = traceback.extract_tb(err.__traceback__)
         where = frames[-1].filename if frames else ""
         ours = "c3lib" in Path(where).parts or "/c3lib/" in where
         text = f"{type(err).__name__}: {err}"
-        typed = isinstance(err, (ValueError, TypeError, FileNotFoundError, FloatingPointError, RuntimeError))
+        typed = isinstance(err, (ValueError, TypeError, OSError, FloatingPointError, RuntimeError))
         named = not mention or re.search(mention, str(err), re.I)
-        return ("clear" if ours and typed and named else "obscure"), text[:160]
+        return ("clear" if ours and typed and named and not getattr(check, "due", False) else "obscure"), text[:160]
     if check == ERROR:
         return "silent", f"returned {str(result)[:100]}"
     try:
@@ -308,7 +317,8 @@ def _evaluate_cases(tmp: Path) -> None:
     emb = np.random.default_rng(3).normal(size=(4, 8))
     cfg = TrainConfig(num_epochs=1, batch_size=4, warmup_steps=1, n_layer=1, n_embd=16, n_head=2)
     capt = fit_captioner(emb, [l.split("\t")[2] for l in lines[1:]], C3Transform.variant("C1"), cfg, target_emb=emb)
-    capt.extra["encoder"] = {"name": "import", "target": f"{__name__}:tiny_encoder"}
+    register_test_encoders()
+    capt.extra["encoder"] = {"name": "tiny-test"}
     good = capt.save(tmp / "run")
     out = str(tmp / "out.json")
 
@@ -362,6 +372,24 @@ def tiny_encoder(paths, run_dir, spec):
     return np.stack([np.asarray(Image.open(p).convert("RGB"), float).mean((0, 1)) / 255 - 0.5 for p in paths]) @ proj
 
 
+def tiny_head_encoder(paths, run_dir, spec):
+    """The same with its projection read from the run's ``encoder_head.safetensors`` (weight (8, 3))."""
+    from PIL import Image
+    from safetensors.numpy import load_file
+
+    head = load_file(str(Path(run_dir) / spec.get("head", "encoder_head.safetensors")))
+    rgb = np.stack([np.asarray(Image.open(p).convert("RGB"), float).mean((0, 1)) / 255 - 0.5 for p in paths])
+    return rgb @ head["weight"].T
+
+
+def register_test_encoders() -> None:
+    """The stand-in encoders, entered in the registry as a space defined outside c3lib would be."""
+    from c3lib.encoders.registry import ENCODERS
+
+    ENCODERS.setdefault("tiny-test", tiny_encoder)
+    ENCODERS.setdefault("tiny-head", tiny_head_encoder)
+
+
 # ---- keys that cannot go stale ---------------------------------------------------------------------------------
 def _key_cases(tmp: Path) -> None:
     from c3lib import cache
@@ -386,6 +414,463 @@ def _key_cases(tmp: Path) -> None:
          lambda: cache.inputs_digest([tmp / "a" / "img.png"]) != cache.inputs_digest([tmp / "b" / "img.png"]), check=bool)
 
 
+# ---- sealed runs: evaluation checks the manifest of the run it reads -----------------------------------------
+def _tiny_folder(root: Path) -> Path:
+    from PIL import Image
+
+    folder = root / "tinyflickr"
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    lines = ["image\tsplit\tcaption"]
+    for i, (name, cap) in enumerate([("r.png", "a red square ."), ("g.png", "a green field ."),
+                                     ("b.png", "a blue sky ."), ("w.png", "a white wall .")]):
+        Image.new("RGB", (4, 4), (60 * i, 200 - 40 * i, 30 * i)).save(folder / "images" / name)
+        lines.append(f"{name}\ttest\t{cap}")
+    (folder / "captions.tsv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _tiny_captioner(seed: int = 0, captions=None):
+    from c3lib.trainer import TrainConfig, fit_captioner
+    from c3lib.transform import C3Transform
+
+    caps = captions or ["a red square .", "a green field .", "a blue sky .", "a white wall ."]
+    emb = np.random.default_rng(3).normal(size=(len(caps), 8))
+    cfg = TrainConfig(num_epochs=1, batch_size=4, warmup_steps=1, n_layer=1, n_embd=16, n_head=2, seed=seed)
+    capt = fit_captioner(emb, caps, C3Transform.variant("C1"), cfg, target_emb=emb)
+    capt.extra["encoder"] = {"name": "tiny-head"}
+    return capt
+
+
+def _flip(path: Path, where: float = 0.5) -> None:
+    """Flip one bit of ``path``; in a safetensors file, inside its tensor data (past the JSON header)."""
+    data = bytearray(path.read_bytes())
+    start = 8 + int.from_bytes(data[:8], "little") if path.suffix == ".safetensors" else 0
+    i = start + int((len(data) - start) * where)
+    data[i] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def _evaluate(run: Path, data: Path, out: Path, *extra: str, path_dir: Path | None = None):
+    """``python -m c3lib.evaluate`` in this process -> (result, warnings); ``path_dir`` is put first on the
+    import path, as ``python -m`` does with the folder it is started from."""
+    from c3lib.evaluate import main
+
+    if path_dir is not None:
+        sys.path.insert(0, str(path_dir))
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            result = main(["--run", str(run), "--data-dir", str(data), "--out", str(out), "--no-meteor", *extra])
+    finally:
+        if path_dir is not None:
+            sys.path.remove(str(path_dir))
+    return result, [str(w.message) for w in seen]
+
+
+def _seal_cases(tmp: Path) -> None:
+    import shutil
+
+    from safetensors.numpy import save_file
+
+    from c3lib import runstore
+
+    register_test_encoders()
+    data = _tiny_folder(tmp)
+    out = tmp / "out.json"
+    head = {"weight": np.random.default_rng(4).normal(size=(8, 3))}
+
+    def sealed(capt, name):
+        def write(folder):
+            save_file(head, str(folder / "encoder_head.safetensors"))
+            (folder / "train_log.json").write_text('[{"epoch": 0}]')
+            capt.save(folder)
+        return runstore.save_run(tmp / name, f"key-{name}", write)
+    c0, c1 = _tiny_captioner(0), _tiny_captioner(1)
+    good, seed1 = sealed(c0, "seed0"), sealed(c1, "seed1")
+    other = sealed(_tiny_captioner(0, ["one two three .", "four five six .", "seven eight .", "nine ten ."]), "other")
+
+    def damaged(name, damage):
+        folder = tmp / f"damaged-{name}"
+        shutil.copytree(good, folder)
+        damage(folder)
+        return lambda: _evaluate(folder, data, out)[0]
+
+    def negate_mean(folder):
+        state = json.loads((folder / "transform.json").read_text())
+        state["mean_target"] = [-v for v in state["mean_target"]]
+        (folder / "transform.json").write_text(json.dumps(state, indent=2) + "\n")
+    case("seal", "sealed run intact: scored", lambda: _evaluate(good, data, out)[0], check=due(lambda r: r["n_images"] == 4))
+    case("seal", "model.safetensors one bit flipped", damaged("model", lambda f: _flip(f / "model.safetensors")),
+         mention="model.safetensors")
+    case("seal", "encoder_head.safetensors one bit flipped",
+         damaged("head", lambda f: _flip(f / "encoder_head.safetensors")), mention="encoder_head")
+    case("seal", "transform.json with its mean negated", damaged("mean", negate_mean), mention="transform.json")
+    case("seal", "seed 1's weights copied into seed 0's run",
+         damaged("seed", lambda f: shutil.copy(seed1 / "model.safetensors", f / "model.safetensors")),
+         mention="model.safetensors")
+    case("seal", "another run's tokenizer.json",
+         damaged("tok", lambda f: shutil.copy(other / "tokenizer.json", f / "tokenizer.json")), mention="tokenizer")
+    case("seal", "train_log.json edited", damaged("log", lambda f: (f / "train_log.json").write_text("[]")),
+         mention="train_log")
+    unsealed = tmp / "unsealed"
+    save_file(head, str(Path(c0.save(unsealed)) / "encoder_head.safetensors"))
+    case("seal", "run without a manifest: scored with a warning", lambda: _evaluate(unsealed, data, out),
+         check=due(lambda r: r[0]["n_images"] == 4 and any("manifest" in w for w in r[1])))
+    case("seal", "Captioner.load of a damaged sealed run",
+         damaged("load", lambda f: _flip(f / "model.safetensors", 0.9)) and (lambda: __import__(
+             "c3lib.captioner", fromlist=["Captioner"]).Captioner.load(tmp / "damaged-load")), mention="model")
+
+
+# ---- data files never run code or reach outside ---------------------------------------------------------------
+class DownloadAttempted(Exception):
+    """Raised by the stand-in for urllib when code tries to reach the network."""
+
+
+def _no_network(fn):
+    """Run ``fn`` with urllib's opener replaced: a download attempt returns the string 'attempted a download'."""
+    def go():
+        import urllib.request
+
+        old = urllib.request.urlopen
+
+        def refuse(*a, **k):
+            raise DownloadAttempted(str(a[0])[:80])
+        urllib.request.urlopen = refuse
+        try:
+            return fn()
+        except DownloadAttempted:
+            return "attempted a download"
+        finally:
+            urllib.request.urlopen = old
+    return go
+
+
+def _code_cases(tmp: Path) -> None:
+
+    from safetensors.numpy import save_file
+
+    from c3lib.encoders.registry import embed_images
+
+    register_test_encoders()
+    data = _tiny_folder(tmp)
+    paths = sorted((data / "images").glob("*.png"))
+    out = tmp / "out.json"
+    capt = _tiny_captioner(0)
+    helper = tmp / "helperrun"
+    capt.extra["encoder"] = {"name": "import", "target": "c3_helpers:encode"}
+    capt.save(helper)
+    (helper / "c3_helpers.py").write_text(
+        "import numpy as np\nfrom pathlib import Path\n"
+        "def encode(paths, run_dir, spec):\n"
+        "    Path(run_dir, 'code-ran.txt').write_text('ran')\n"
+        "    return np.random.default_rng(0).normal(size=(len(paths), 8))\n")
+    case("code", "import encoder shipped beside the run, no --trust-code",
+         lambda: _evaluate(helper, data, out, path_dir=helper)[0], mention="trust")
+    case("code", "import encoder with --trust-code runs",
+         lambda: _evaluate(helper, data, out, "--trust-code", path_dir=helper)[0], check=due(lambda r: r["n_images"] == 4))
+    case("code", "embed_images of an import spec, no trust_code",
+         lambda: embed_images(paths, helper, {"name": "import", "target": "json:dumps"}), mention="trust")
+    outside = tmp / "outside"
+    outside.mkdir()
+    save_file({"weight": np.ones((8, 1280), np.float32)}, str(outside / "encoder_head.safetensors"))
+    run = tmp / "headrun"
+    run.mkdir()
+    for name, head in (("absolute", str(outside / "encoder_head.safetensors")),
+                       ("../", "../outside/encoder_head.safetensors")):
+        case("code", f"efficientnet-projection head {name} path",
+             lambda head=head: embed_images(paths, run, {"name": "efficientnet-projection", "head": head}),
+             mention="inside|outside")
+    case("code", "world-image-tower weights ../ path",
+         lambda: embed_images(paths, run, {"name": "world-image-tower", "weights": "../../tower.safetensors",
+                                           "dim": 8, "image_size": 8}), mention="inside|outside")
+
+    def openclip(allow):
+        spec = {"name": "openclip", "model": "ViT-B-32", "weights": "openai"}
+
+        def go():
+            saved = os.environ.get("C3_WEIGHTS")
+            os.environ["C3_WEIGHTS"] = str(tmp / "weights")  # no weights on this machine yet
+            try:
+                return embed_images(paths, run, spec, **({"allow_download": True} if allow else {}))
+            finally:
+                os.environ.pop("C3_WEIGHTS") if saved is None else os.environ.update(C3_WEIGHTS=saved)
+        return _no_network(go)
+    case("code", "openclip encoder offline (no --allow-download)", openclip(False), mention="download")
+    case("code", "openclip encoder with allow_download downloads", openclip(True),
+         check=due(lambda r: r == "attempted a download"))
+    tokrun = tmp / "tokrun"
+    capt.extra["encoder"] = {"name": "tiny-test"}
+    capt.save(tokrun)
+    cfg = json.loads((tokrun / "config.json").read_text())
+    cfg["spec"]["tokenizer"] = "gpt2"
+    (tokrun / "config.json").write_text(json.dumps(cfg))
+    case("code", "tokenizer 'gpt2' with no tokenizer folder", _no_network(lambda: _evaluate(tokrun, data, out)[0]),
+         mention="tokenizer")
+
+
+# ---- choices checked against their lists; values that would compute something else ------------------------
+def _choice_cases(tmp: Path) -> None:
+    import torch
+
+    from c3lib.config import build
+    from c3lib.encoders.registry import embed_images
+    from c3lib.generator import EmbeddingGenerator, GeneratorConfig
+    from c3lib.image_metrics import frechet_distance
+    from c3lib.trainer import TrainConfig, finetune_captioner, fit_captioner
+    from c3lib.transform import C3Transform
+
+    for v in ("GPT2", " gpt2", "gpt-2", "Small", ""):
+        case("choices", f"TrainConfig lm={v!r}", lambda v=v: build(TrainConfig, "smoke", {"lm": v}), mention="lm")
+    rng = np.random.default_rng(7)
+    emb = rng.normal(size=(12, 6))
+    caps = ["a red ball", "a blue cube", "two green balls"] * 4
+    base = dict(n_layer=1, n_embd=16, n_head=2, num_epochs=1, batch_size=4, warmup_steps=1)
+    case("choices", "fit_captioner TrainConfig(lm='GPT2')",
+         lambda: fit_captioner(emb, caps, C3Transform.variant("C3"), TrainConfig(**base, lm="GPT2"), target_emb=emb),
+         mention="lm")
+    for name, (ve, vc) in {"longer": (emb[:6], caps[:4]), "shorter": (emb[:3], caps[:6])}.items():
+        case("choices", f"fit_captioner val_emb {name} than val_captions",
+             lambda ve=ve, vc=vc: fit_captioner(emb, caps, C3Transform.variant("C3"), TrainConfig(**base),
+                                                ve, vc, target_emb=emb), mention="val")
+    cap = fit_captioner(emb, caps, C3Transform.variant("C3"), TrainConfig(**base), target_emb=emb)
+    for kw in ({"lr": -1.0}, {"num_epochs": 0}, {"batch_size": 0}):
+        case("choices", f"finetune_captioner TrainConfig({kw})",
+             lambda kw=kw: finetune_captioner(cap, emb, caps, TrainConfig(**{**base, **kw})),
+             mention=next(iter(kw)))
+    register_test_encoders()
+    run = tmp / "specrun"
+    _tiny_captioner(0).save(run)
+    for field, v in (("lm", "GPT2"), ("lm", "gpt2 "), ("tokenizer", "Word")):
+        bad = tmp / f"spec-{field}-{v.strip()}"
+        _tiny_captioner(0).save(bad)
+        cfg = json.loads((bad / "config.json").read_text())
+        cfg["spec"][field] = v
+        (bad / "config.json").write_text(json.dumps(cfg))
+        case("choices", f"config.json spec {field}={v!r}",
+             lambda bad=bad: __import__("c3lib.captioner", fromlist=["Captioner"]).Captioner.load(bad), mention=field)
+    for v in ("OpenCLIP", " openclip", "efficientnet_projection"):
+        case("choices", f"encoder name {v!r}", lambda v=v: embed_images([], run, {"name": v}), mention="encoder")
+    img = torch.rand(8, 3, 8, 8)
+    gemb = rng.normal(size=(8, 4))
+    for kw in ({"num_steps": 0}, {"lr": float("nan")}, {"ema_decay": 1.5}, {"batch_size": 0}, {"base_channels": 0}):
+        case("choices", f"generator {kw}",
+             lambda kw=kw: EmbeddingGenerator(GeneratorConfig(**{"cond_dim": 4, "image_size": 8, "base_channels": 4,
+                                                                  "num_steps": 2, "batch_size": 4, **kw})).fit(
+                 gemb, img, lambda e: e), mention=next(iter(kw)))
+    src, tgt = rng.normal(size=(20, 6)) + 1, rng.normal(size=(20, 6)) - 1
+    ref = C3Transform.variant("C2-collapse").fit(src, tgt).transform(src, train=False)
+    case("choices", "transform inputs ~1e154 = the same directions",
+         lambda: C3Transform.variant("C2-collapse").fit(src * 1e154, tgt * 1e154).transform(src * 1e154, train=False),
+         check=due(lambda r: np.allclose(r, ref)))
+    case("choices", "transform noise_std=1e155: finite unit rows",
+         lambda: C3Transform(noise_std=1e155).fit(src, tgt).transform(src),
+         check=due(lambda r: finite(r) and np.allclose(np.linalg.norm(r, axis=1), 1)))
+    case("choices", "transform noise_std=1e308: finite unit rows or a clear error",
+         lambda: C3Transform(noise_std=1e308).fit(src, tgt).transform(src),
+         check=lambda r: finite(r) and np.allclose(np.linalg.norm(r, axis=1), 1), mention="noise_std")
+    mu, s = np.zeros(3), np.eye(3)
+    case("choices", "frechet_distance NaN mean", lambda: frechet_distance(np.array([np.nan, 0, 0]), s, mu, s),
+         mention="finite|NaN")
+    case("choices", "frechet_distance non-PSD covariance",
+         lambda: frechet_distance(mu, np.diag([1.0, -2.0, 1.0]), mu, s), mention="semi-definite|PSD")
+    case("choices", "frechet_distance asymmetric covariance",
+         lambda: frechet_distance(mu, np.array([[1.0, 0.9, 0], [0, 1, 0], [0, 0, 1]]), mu, s), mention="symmetric")
+    case("choices", "frechet_distance of equal Gaussians = 0", lambda: frechet_distance(mu, s, mu, s),
+         check=due(lambda r: abs(r) < 1e-9))
+    data = _tiny_folder(tmp)
+    run = tmp / "limitrun"
+    _tiny_captioner(0).save(run)
+    from safetensors.numpy import save_file
+    save_file({"weight": np.random.default_rng(4).normal(size=(8, 3))}, str(run / "encoder_head.safetensors"))
+    case("choices", "evaluate --limit 1: CIDEr unavailable, explained",
+         lambda: _evaluate(run, data, tmp / "o.json", "--limit", "1")[0],
+         check=due(lambda r: r["metrics"]["CIDEr"] is None and any("CIDEr" in n for n in r["notes"])))
+    case("choices", "evaluate --limit 2: CIDEr scored", lambda: _evaluate(run, data, tmp / "o.json", "--limit", "2")[0],
+         check=due(lambda r: r["metrics"]["CIDEr"] is not None))
+
+
+# ---- the Flickr8k loader ---------------------------------------------------------------------------------------
+def _loader_cases(tmp: Path) -> None:
+    from PIL import Image
+
+    from c3lib.data.loaders import load_flickr8k, photo_pixels
+
+    def folder(name: str, body: bytes, images=("a.png", "b.png")) -> str:
+        f = tmp / name
+        (f / "images").mkdir(parents=True)
+        for im in images:
+            Image.new("RGB", (4, 4), (10, 20, 30)).save(f / "images" / im)
+        (f / "captions.tsv").write_bytes(body)
+        return name
+    head = b"image\tsplit\tcaption\n"
+    ok = b"a.png\ttest\ta red ball .\n"
+
+    def load(name):
+        return lambda: load_flickr8k(tmp, "test", folder=name)
+    case("loaders", "a TAB inside a caption", load(folder("tab", head + ok + b"b.png\ttest\ta dog\truns .\n")),
+         mention=r"line 3")
+    case("loaders", "a line with no caption field", load(folder("nocap", head + ok + b"b.png\ttest\n")),
+         mention=r"line 3")
+    case("loaders", "non-UTF-8 bytes", load(folder("latin1", head + ok + "b.png\ttest\tun caf\xe9 .\n".encode("latin-1"))),
+         mention=r"line 3")
+    case("loaders", "a UTF-8 BOM is accepted", load(folder("bom", b"\xef\xbb\xbf" + head + ok)),
+         check=due(lambda d: [p.name for p in d.image_paths] == ["a.png"] and d.captions == [["a red ball ."]]))
+    case("loaders", "quotes in captions are read as written",
+         load(folder("quotes", head + b'a.png\ttest\ta "big" dog .\nb.png\ttest\t"quoted" start\n')),
+         check=due(lambda d: d.captions == [['a "big" dog .'], ['"quoted" start']]))
+    (tmp / "secret.png").parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (4, 4)).save(tmp / "secret.png")
+    case("loaders", "an image name ../../secret.png", load(folder("dotdot", head + b"../../secret.png\ttest\tx .\n")),
+         mention="images")
+    case("loaders", "an absolute image path",
+         load(folder("abs", head + f"{tmp / 'secret.png'}\ttest\tx .\n".encode())), mention="images")
+    gray16 = tmp / "gray16.png"
+    Image.fromarray(np.full((8, 8), 32768, np.uint16)).save(gray16)
+    case("loaders", "a 16-bit grey PNG is mid-grey, not white", lambda: photo_pixels([gray16], 4),
+         check=due(lambda a: abs(int(a[0, 0, 0, 0]) - 128) <= 1))
+    jpg = tmp / "trunc.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(jpg, quality=95)
+    jpg.write_bytes(jpg.read_bytes()[:800])
+    case("loaders", "a truncated JPEG", lambda: photo_pixels([jpg], 8), mention="trunc.jpg")
+
+
+# ---- the run store, the cache and the checkpoints ---------------------------------------------------------------
+class NotAllowed:
+    """A class no checkpoint may hold: unpickling it would run code; the safe loader refuses it."""
+
+
+def _rlimit(fn, limit: int = 64 << 10):
+    """``fn()`` with writes past ``limit`` bytes refused by the kernel (EFBIG), as on a full disk."""
+    def go():
+        import resource
+        import signal
+
+        old = resource.getrlimit(resource.RLIMIT_FSIZE)
+        handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old[1]))
+        try:
+            return fn()
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, old)
+            signal.signal(signal.SIGXFSZ, handler)
+    return go
+
+
+def _store_cases(tmp: Path) -> None:
+    import subprocess
+
+    import torch
+    from torch import nn
+
+    from c3lib import cache, resume, runstore
+    from c3lib import simulation as sim
+    from c3lib.atomic import write_text
+    from c3lib.contrastive import PairModel, load_checkpoint
+
+    def in_cache(fn):
+        def go():
+            old = os.environ.get("C3_CACHE")
+            os.environ["C3_CACHE"] = str(tmp / "cache")
+            try:
+                return fn()
+            finally:
+                os.environ["C3_CACHE"] = old if old is not None else ""
+        return go
+    a, b = np.arange(6.0).reshape(2, 3), -np.arange(6.0).reshape(2, 3)
+
+    def swapped():
+        cache.cached("sw", {"k": "a"}, lambda: a)
+        cache.cached("sw", {"k": "b"}, lambda: b)
+        pa, pb = (tmp / "cache" / f"sw-{cache.key_of({'k': k})}" for k in "ab")
+        for suffix in (".npy", ".sha256"):
+            x, y = pa.with_suffix(suffix), pb.with_suffix(suffix)
+            tmpf = x.with_suffix(".swap")
+            os.replace(x, tmpf)
+            os.replace(y, x)
+            os.replace(tmpf, y)
+        return cache.cached("sw", {"k": "a"}, lambda: a)
+    case("store", "two cache entries' files swapped", in_cache(swapped), check=due(lambda r: np.array_equal(r, a)))
+
+    def replaced():
+        f = tmp / "img.bin"
+        f.write_bytes(b"A" * 64)
+        st = f.stat()
+        first = cache.inputs_digest([f])
+        f.write_bytes(b"B" * 64)
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return first != cache.inputs_digest([f])
+    case("store", "an input replaced by a same-size file with the same mtime", replaced, check=due(bool))
+    evil = {"epoch": 0, "x": NotAllowed()}
+    rfolder = runstore.save_run(tmp / "resume", "k", lambda t: torch.save(evil, t / resume.STATE))
+    case("store", "a state.pt holding a class, valid manifest: resume.load", lambda: resume.load(rfolder, "k"),
+         check=due(lambda r: r is None))
+    cfolder = runstore.save_run(tmp / "ck", "k", lambda t: (torch.save(evil, t / "state.pt"),
+                                                            torch.save({}, t / "model.safetensors")))
+    model = PairModel(nn.Linear(2, 2), nn.Linear(2, 2))
+    case("store", "a state.pt holding a class, valid manifest: contrastive checkpoint",
+         lambda: load_checkpoint(model, cfolder, "k"), check=due(lambda r: r is None))
+
+    def flipped_simulation():
+        def space():
+            return sim.synthetic_pairs(n=20, d=16, img_dims=3, txt_dims=4, seed=0)
+        full = sim.optimise(space(), 40, log_every=10, progress=False)
+        ck = tmp / "sim"
+        try:
+            sim.optimise(space(), 40, log_every=10, progress=False, checkpoint_dir=ck, checkpoint_every=20,
+                         on_step=_stop_at(25))
+        except KeyboardInterrupt:
+            pass
+        _flip_tensor(ck / "state.pt")
+        again = sim.optimise(space(), 40, log_every=10, progress=False, checkpoint_dir=ck, checkpoint_every=20)
+        return np.array_equal(np.asarray(full[0]), np.asarray(again[0]))
+    case("store", "simulation state.pt with one bit flipped", flipped_simulation, check=due(bool))
+
+    def stale():
+        f = tmp / "stale"
+        f.mkdir()
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        host = re.sub(r"[^A-Za-z0-9]", "", __import__("socket").gethostname())[:32]
+        leftovers = [f / ".w.txt.abcd1234.tmp", f / f".w.txt.c3-{host}-{dead.pid}.abcd1234.tmp",
+                     f / ".seed0.abcd1234", f / f".seed0.c3-{host}-{dead.pid}.abcd1234", f / ".seed0.old"]
+        for p in leftovers:
+            (p.mkdir() if not p.name.endswith(".tmp") else p.write_text("x"))
+            os.utime(p, (1e9, 1e9))
+        (f / ".seed0.resume").mkdir()
+        write_text(f / "w.txt", "new")
+        runstore.save_run(f / "seed0", "k", lambda t: (t / "a.txt").write_text("a"))
+        return sorted(p.name for p in f.iterdir())
+    case("store", "stale temporary files are removed on the next write", stale,
+         check=due(lambda names: names == [".seed0.resume", "seed0", "w.txt"]))
+    big = np.zeros(1 << 16)
+    case("store", "a full disk while caching", in_cache(_rlimit(lambda: cache.cached("full", {"k": 1}, lambda: big))),
+         mention="full-")
+    case("store", "a full disk while saving a run", _rlimit(lambda: runstore.save_run(
+        tmp / "fullrun", "k", lambda t: torch.save({"w": torch.zeros(1 << 15)}, t / "state.pt"))), mention="fullrun")
+    case("store", "a full disk while writing a JSON file",
+         _rlimit(lambda: write_text(tmp / "full.json", "x" * (1 << 17))), mention="full.json")
+
+
+def _stop_at(step: int):
+    def on_step(s):
+        if s == step:
+            raise KeyboardInterrupt
+    return on_step
+
+
+def _flip_tensor(path: Path, bit: int = 2) -> None:
+    """Flip one bit in the largest tensor stored in the torch archive ``path`` (the data, not the pickle)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    data = bytearray(path.read_bytes())
+    off = info.header_offset
+    start = off + 30 + int.from_bytes(data[off + 26:off + 28], "little") + int.from_bytes(data[off + 28:off + 30], "little")
+    data[start + (info.file_size // 2 + 97 * bit) % info.file_size] ^= 1 << (bit % 8)
+    path.write_bytes(bytes(data))
+
+
 def build_cases(tmp: Path) -> list:
     if not CASES:
         _transform_cases()
@@ -396,6 +881,11 @@ def build_cases(tmp: Path) -> list:
         _decoder_cases()
         _evaluate_cases(tmp / "eval")
         _key_cases(tmp / "keys")
+        _seal_cases(tmp / "seal")
+        _code_cases(tmp / "code")
+        _choice_cases(tmp / "choices")
+        _loader_cases(tmp / "loaders")
+        _store_cases(tmp / "store")
     return CASES
 
 
@@ -408,7 +898,7 @@ def _cases():
     build_cases(_TMP)
 
 
-SLOTS = 236  # one test per case, in order (the cases are built once, by the module fixture); keep it = len(CASES)
+SLOTS = 303  # one test per case, in order (the cases are built once, by the module fixture); keep it = len(CASES)
 
 
 def _ids() -> list[str]:
@@ -426,7 +916,8 @@ def test_enough_cases_in_every_category():
     counts = Counter(c[0] for c in CASES)
     assert len(CASES) >= 150
     assert len(CASES) == SLOTS, f"{len(CASES)} cases: set SLOTS = {len(CASES)}"
-    assert set(counts) >= {"transform", "geometry", "metrics", "contrastive", "config", "decoder", "evaluate", "keys"}
+    assert set(counts) >= {"transform", "geometry", "metrics", "contrastive", "config", "decoder", "evaluate", "keys",
+                           "seal", "code", "choices", "loaders", "store"}
 
 
 def table(rows: list[tuple[str, str, str, str]]) -> str:

@@ -122,3 +122,18 @@ def test_bad_inputs_raise_clear_errors():
         C3Transform.variant("span-only").fit(src)
     with pytest.raises(ValueError, match="zero norm"):
         t.transform(np.zeros((1, 8)))
+
+
+def test_huge_inputs_and_noise_keep_their_directions():
+    """A row norm that overflows float64 (entries ~1e154, noise_std ~1e155) must not zero the rows."""
+    src, tgt = _data()
+    ref = C3Transform.variant("C2-collapse").fit(src, tgt).transform(src, train=False)
+    big = C3Transform.variant("C2-collapse").fit(src * 1e154, tgt * 1e154).transform(src * 1e154, train=False)
+    np.testing.assert_allclose(big, ref, atol=1e-12)
+    noisy = C3Transform(noise_std=1e155, seed=3).fit(src, tgt)
+    out = noisy.transform(src)
+    eps = C3Transform(noise_std=1e155, seed=3).fit(src, tgt).noise(len(src)) / 1e155  # the draws, rescaled
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1)
+    np.testing.assert_allclose(out, eps / np.linalg.norm(eps, axis=1, keepdims=True), atol=1e-9)  # noise dominates
+    with pytest.raises(FloatingPointError, match="noise_std"):
+        C3Transform(noise_std=1e308).fit(src, tgt).transform(src)

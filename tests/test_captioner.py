@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -88,3 +90,42 @@ def test_word_tokenizer_round_trip(tmp_path):
 def test_training_rejects_mismatched_captions():
     with pytest.raises(ValueError, match="as many captions"):
         fit_captioner(np.ones((3, 4)), ["a ."], C3Transform(), TINY)
+
+
+@pytest.mark.parametrize("lm", ["GPT2", " gpt2", "gpt2 ", "gpt-2", "Small", ""])
+def test_language_models_are_checked_against_their_list(lm, tmp_path, trained):
+    """``decoder.lm: GPT2`` is refused, never read as 'anything but gpt2: the small random model'."""
+    from c3lib.captioner import CaptionerSpec
+    from c3lib.config import ConfigError, build, check_config
+
+    with pytest.raises(ConfigError, match="'lm'.*'small', 'gpt2'"):
+        build(TrainConfig, "smoke", {"lm": lm})
+    with pytest.raises(ConfigError, match="'lm'"):
+        check_config(TrainConfig(lm=lm))
+    with pytest.raises(ConfigError, match="'lm'"):
+        fit_captioner(np.ones((2, 4)), ["a .", "b ."], C3Transform(), TrainConfig(lm=lm))
+    with pytest.raises(ValueError, match="captioner lm"):
+        CaptionerSpec(d_in=4, lm=lm)
+    _, cap, _ = trained
+    run = cap.save(tmp_path / "run")
+    cfg = (run / "config.json").read_text().replace('"lm": "small"', f'"lm": "{lm}"')
+    (run / "config.json").write_text(cfg)
+    with pytest.warns(RuntimeWarning, match="manifest"), pytest.raises(ValueError, match="captioner lm"):
+        Captioner.load(run)
+
+
+def test_validation_pairs_must_match():
+    emb, caps = np.random.default_rng(1).normal(size=(4, 6)), CAPS
+    for val_emb, val_caps in ((emb[:3], caps[:2]), (emb[:1], caps[:3]), (emb[:, :5], caps)):
+        with pytest.raises(ValueError, match="val"):
+            fit_captioner(emb, caps, C3Transform(), TINY, val_emb, val_caps, target_emb=emb)
+
+
+@pytest.mark.parametrize("bad", [{"lr": -1.0}, {"num_epochs": 0}, {"batch_size": 0}, {"lm": "GPT2"}])
+def test_finetuning_checks_its_config(bad, trained):
+    from c3lib.config import ConfigError
+    from c3lib.trainer import finetune_captioner
+
+    emb, cap, _ = trained
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        finetune_captioner(cap, emb, CAPS, dataclasses.replace(TINY, **bad))

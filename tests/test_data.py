@@ -68,3 +68,64 @@ def test_real_pair_features_are_paired_and_normalised(data_root):
     x, y = data.load_pair_features(data_root, "clip_random")
     assert x.shape == y.shape == (500, 512)
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1, atol=1e-3)
+
+
+# ---- captions.tsv as written, or an error naming the file and the line ---------------------------------------
+def _tsv(tmp_path, body: bytes, images=("a.jpg", "b.jpg")):
+    from PIL import Image
+
+    folder = tmp_path / "flickr8k"
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    for name in images:
+        Image.new("RGB", (8, 8)).save(folder / "images" / name)
+    (folder / "captions.tsv").write_bytes(body)
+    return tmp_path
+
+
+HEAD = b"image\tsplit\tcaption\n"
+
+
+@pytest.mark.parametrize("line, why", [(b"b.jpg\tval\ta dog\truns .\n", "4 TAB-separated fields"),
+                                       (b"b.jpg\tval\n", "2 TAB-separated fields"),
+                                       ("b.jpg\tval\tun caf\xe9 .\n".encode("latin-1"), "not UTF-8"),
+                                       (b"../../x.jpg\tval\tx .\n", "not a file inside"),
+                                       (b"/etc/x.jpg\tval\tx .\n", "not a file inside")])
+def test_a_bad_line_is_refused_naming_the_file_and_line(tmp_path, line, why):
+    root = _tsv(tmp_path, HEAD + b"a.jpg\tval\tone .\n" + line)
+    with pytest.raises(ValueError, match=rf"captions\.tsv, line 3: .*{why}"):
+        data.load_flickr8k(root, "val")
+
+
+def test_a_bom_and_quotes_are_read_as_written(tmp_path):
+    root = _tsv(tmp_path, b"\xef\xbb\xbf" + HEAD + b'a.jpg\tval\ta "big" dog .\nb.jpg\tval\t"quoted" start\n')
+    got = data.load_flickr8k(root, "val")
+    assert [p.name for p in got.image_paths] == ["a.jpg", "b.jpg"]
+    assert got.captions == [['a "big" dog .'], ['"quoted" start']]
+
+
+def test_16_bit_images_are_scaled_not_clipped(tmp_path):
+    from PIL import Image
+
+    from c3lib.encoders.frozen import _image_tensor
+
+    path = tmp_path / "grey16.png"
+    Image.fromarray(np.full((8, 8), 32768, np.uint16)).save(path)
+    assert Image.open(path).mode.startswith("I")
+    assert abs(int(data.photo_pixels([path], 4)[0, 0, 0, 0]) - 128) <= 1
+    assert abs(float(_image_tensor([path])[0, 0, 0, 0]) - (128 - 127) / 128) < 0.01  # EfficientNet's input
+    eight = tmp_path / "grey8.png"
+    Image.fromarray(np.full((8, 8), 128, np.uint8)).save(eight)
+    np.testing.assert_array_equal(data.photo_pixels([eight], 4), data.photo_pixels([path], 4))
+
+
+def test_an_unreadable_image_is_named(tmp_path):
+    from PIL import Image
+
+    from c3lib.encoders.frozen import _image_tensor
+
+    jpg = tmp_path / "cut.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(jpg, quality=95)
+    jpg.write_bytes(jpg.read_bytes()[:800])
+    for read in (lambda: data.photo_pixels([jpg], 8), lambda: _image_tensor([jpg])):
+        with pytest.raises(ValueError, match="cut.jpg"):
+            read()

@@ -68,3 +68,74 @@ def _load_only(model, xa, xb, spec, ckpt_dir, multi_b=False, stop_after_epoch=No
 def test_unknown_space_is_refused():
     with pytest.raises(ValueError, match="unknown space 'text-smell'; valid: image-text"):
         spaces.load_or_train_space("text-smell", RunContext("smoke"))
+
+
+# ---- a run folder is data: its config reads no file outside it and downloads nothing unasked ----------------
+@pytest.mark.parametrize("name, spec", [
+    ("efficientnet-projection", {"head": "{outside}"}), ("efficientnet-projection", {"head": "../outside.safetensors"}),
+    ("efficientnet-head", {"head": "../../outside.safetensors", "dim": 4, "depth": 1, "width": 4, "norm": False}),
+    ("world-image-tower", {"weights": "{outside}", "dim": 4, "image_size": 8}),
+    ("openclip", {"model": "ViT-B-32", "weights": "../outside.safetensors"})])
+def test_files_named_by_a_run_stay_inside_it(name, spec, tmp_path):
+    from safetensors.numpy import save_file
+
+    from c3lib.encoders.registry import embed_images
+
+    save_file({"weight": np.ones((4, 1280), np.float32)}, str(tmp_path / "outside.safetensors"))
+    run = tmp_path / "run"
+    run.mkdir()
+    spec = {k: v.format(outside=tmp_path / "outside.safetensors") if isinstance(v, str) else v
+            for k, v in spec.items()}
+    with pytest.raises(ValueError, match="outside the run folder"):
+        embed_images([tmp_path / "x.png"], run, {"name": name, **spec})
+
+
+def test_openclip_weights_download_only_when_allowed(tmp_path, monkeypatch):
+    import urllib.request
+
+    from c3lib.encoders.registry import embed_images
+
+    attempts = []
+
+    def no_network(url, *a, **k):
+        attempts.append(url)
+        raise OSError("offline")
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setenv("C3_WEIGHTS", str(tmp_path / "weights"))
+    spec = {"name": "openclip", "model": "ViT-B-32", "weights": "openai"}
+    with pytest.raises(RuntimeError, match="--allow-download"):
+        embed_images([tmp_path / "x.png"], tmp_path, spec)
+    assert attempts == []
+    with pytest.raises(RuntimeError, match="could not download"):
+        embed_images([tmp_path / "x.png"], tmp_path, spec, allow_download=True)
+    assert len(attempts) == 1
+
+
+def test_gpt2_tokenizers_load_local_files_only(tmp_path, monkeypatch):
+    import transformers
+
+    from c3lib.tokenizer import CaptionTokenizer
+
+    calls = []
+
+    class Fake:
+        eos_token_id = 0
+
+        def __len__(self):
+            return 50257
+
+        def convert_tokens_to_ids(self, t):
+            return 13
+
+    def from_pretrained(name, **kw):
+        calls.append((str(name), kw.get("local_files_only")))
+        return Fake()
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", from_pretrained)
+    with pytest.raises(FileNotFoundError, match="tokenizer"):
+        CaptionTokenizer.load(tmp_path, "gpt2")  # a run without its tokenizer folder: no Hub lookup
+    assert calls == []
+    (tmp_path / "tokenizer").mkdir()
+    CaptionTokenizer.load(tmp_path, "gpt2")
+    CaptionTokenizer.gpt2()
+    CaptionTokenizer.gpt2(allow_download=True)
+    assert calls == [(str(tmp_path / "tokenizer"), True), ("gpt2", True), ("gpt2", False)]

@@ -5,6 +5,10 @@ Marked ``faults`` (run them with ``pytest -m faults``): each kill test starts re
 kill lands in the middle of the next epoch), restarts it, and compares the final weights and history
 with an uninterrupted run's, exactly. The damage tests truncate or delete each kind of file the project
 writes and check that the next run warns once, naming the file, and recomputes the same numbers.
+
+The store tests race processes saving one run while a reader polls it (``tests/store_worker.py``), SIGKILL a
+writer in the middle of an atomic write, fill the disk (a file-size limit the kernel enforces as it would a
+full disk), flip bits in the simulation's checkpoint and hand the safe loader a checkpoint it must refuse.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ pytestmark = pytest.mark.faults
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 import fault_worker as fw  # noqa: E402
+import store_worker as sw  # noqa: E402
 
 
 def _env() -> dict:
@@ -182,3 +187,111 @@ def test_damaged_simulation_checkpoint_restarts(tmp_path):
         again = sim.optimise(sim.synthetic_pairs(n=20, d=16, img_dims=3, txt_dims=4, seed=0), 40, log_every=10,
                              progress=False, checkpoint_dir=tmp_path, checkpoint_every=20)
     assert np.array_equal(np.asarray(full[0]), np.asarray(again[0]))
+
+
+# ---- the store under concurrency, kills, a full disk and hostile files ------------------------------------------
+
+def test_concurrent_saves_of_one_key_one_wins_and_readers_never_see_half_a_run(tmp_path):
+    result = sw.race(writers=6, rounds=2, root=tmp_path)
+    print("race:", json.dumps(result))
+    assert result["failed_saves"] == 0, "every concurrent save must succeed (the loser keeps the winner's run)"
+    assert result["incomplete"] == 0 and result["mixed"] == 0, result["reasons"]
+    assert result["complete"] > 0 and result["final"] is None and result["leftover_temporaries"] == []
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    from c3lib.atomic import write_text
+
+    target = tmp_path / "result.json"
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "store_worker.py"), "hold", str(target)],
+                            env=_env(), stdout=subprocess.PIPE, text=True)
+    tmp = Path(proc.stdout.readline().strip())
+    assert tmp.exists() and tmp.parent == tmp_path
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert tmp.exists(), "SIGKILL leaves the temporary file behind"
+    write_text(target, "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
+
+
+FULL_DISK = """
+import resource, signal, sys
+import numpy as np, torch
+from c3lib import cache, runstore
+from c3lib.atomic import write_json
+kind, folder = sys.argv[1], sys.argv[2]
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+if kind == "cache":
+    cache.cached("big", {"k": 1}, lambda: np.zeros(1 << 16))
+elif kind == "run":
+    runstore.save_run(folder + "/run", "k2", lambda t: torch.save({"w": torch.zeros(1 << 15)}, t / "state.pt"))
+else:
+    write_json(folder + "/result.json", {"x": "y" * (1 << 17)})
+"""
+
+
+@pytest.mark.parametrize("kind, name", [("cache", "big-"), ("run", "run"), ("json", "result.json")])
+def test_a_full_disk_is_a_clear_error_naming_the_path_and_the_old_data_stays(kind, name, tmp_path):
+    """The kernel refuses writes past a file-size limit (EFBIG) as a full disk refuses them (ENOSPC)."""
+    from c3lib import cache, runstore
+    from c3lib.atomic import write_json
+
+    env = {**_env(), "C3_CACHE": str(tmp_path)}
+    old = {"cache": lambda: cache.cached("big", {"k": 1}, lambda: np.ones(4)),  # an older, smaller entry
+           "run": lambda: runstore.save_run(tmp_path / "run", "k1", lambda t: (t / "w.txt").write_text("old")),
+           "json": lambda: write_json(tmp_path / "result.json", {"x": "old"})}
+    os.environ["C3_CACHE"], saved = str(tmp_path), os.environ.get("C3_CACHE")
+    try:
+        old[kind]()
+        if kind == "cache":  # the entry's description changed its data but not its key: a recompute is due
+            (tmp_path / f"big-{cache.key_of({'k': 1})}.npy").write_bytes(b"torn")
+        before = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+        proc = subprocess.run([sys.executable, "-c", FULL_DISK, kind, str(tmp_path)], env=env, capture_output=True,
+                              text=True, timeout=300)
+    finally:
+        os.environ["C3_CACHE"] = saved if saved is not None else ""
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith("c3lib.atomic.DiskFullError") and "no space left" in last, last
+    assert name in last
+    after = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before, "the previous data must be kept, and no temporary file left"
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_a_flipped_bit_in_the_simulation_checkpoint_is_detected_and_discarded(trial, tmp_path):
+    from test_bad_inputs import _flip_tensor
+
+    from c3lib import simulation as sim
+
+    def space():
+        return sim.synthetic_pairs(n=20, d=16, img_dims=3, txt_dims=4, seed=trial)
+    full = sim.optimise(space(), 40, log_every=10, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        sim.optimise(space(), 40, log_every=10, progress=False, checkpoint_dir=tmp_path, checkpoint_every=20,
+                     on_step=lambda s: (_ for _ in ()).throw(KeyboardInterrupt()) if s == 25 else None)
+    _flip_tensor(tmp_path / "state.pt", bit=trial)
+    with pytest.warns(RuntimeWarning, match="state.pt .*do not match"):
+        again = sim.optimise(space(), 40, log_every=10, progress=False, checkpoint_dir=tmp_path, checkpoint_every=20)
+    assert np.array_equal(np.asarray(full[0]), np.asarray(again[0])) and full[2].loss == again[2].loss
+
+
+class Hostile:
+    """An object the safe loader refuses to build (unpickling it could run code)."""
+
+
+def test_a_checkpoint_the_safe_loader_refuses_is_discarded_with_a_warning(tmp_path):
+    import torch
+    from torch import nn
+
+    from c3lib import resume, runstore
+    from c3lib.contrastive import PairModel, load_checkpoint
+
+    evil = {"epoch": 3, "x": Hostile()}
+    runstore.save_run(tmp_path / "r", "k", lambda t: torch.save(evil, t / resume.STATE))  # a valid manifest
+    with pytest.warns(RuntimeWarning, match="state.pt could not be read .*UnpicklingError"):
+        assert resume.load(tmp_path / "r", "k") is None
+    runstore.save_run(tmp_path / "c", "k", lambda t: (torch.save(evil, t / "state.pt"),
+                                                      torch.save({}, t / "model.safetensors")))
+    with pytest.warns(RuntimeWarning, match="UnpicklingError"):
+        assert load_checkpoint(PairModel(nn.Linear(2, 2), nn.Linear(2, 2)), tmp_path / "c", "k") is None

@@ -227,3 +227,10 @@ def test_chapter_jobs_give_the_same_numbers_in_a_pool_of_two_and_in_process(tmp_
     assert torch.equal(inline[0]["supervised"], pooled[0]["supervised"])
     assert all(np.array_equal(inline[2][key], pooled[2][key]) for key in ("inception", "tower"))
     assert not torch.equal(inline[0]["images"], inline[1]["images"]), "C1 and C3 draw from different conditions"
+
+
+@pytest.mark.parametrize("bad", [{"num_steps": 0}, {"batch_size": 0}, {"lr": float("nan")}, {"lr": 0.0},
+                                 {"ema_decay": 1.0}, {"base_channels": 0}, {"cond_dim": 0}, {"seed": -1}])
+def test_a_generator_config_that_would_not_train_is_refused(bad):
+    with pytest.raises((ValueError, TypeError), match=next(iter(bad))):
+        GeneratorConfig(**bad)

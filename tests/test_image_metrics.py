@@ -82,3 +82,17 @@ def test_attribute_accuracy_counts_exact_sets_per_kind():
 def test_text_image_cosine():
     a = np.array([[1.0, 0], [0, 2.0]])
     assert im.text_image_cosine(a, np.array([[3.0, 0], [1.0, 0]])) == pytest.approx(0.5)
+
+
+def test_frechet_distance_refuses_what_is_not_a_gaussian():
+    mu, s = np.zeros(3), np.eye(3)
+    with pytest.raises(ValueError, match="NaN"):
+        im.frechet_distance(np.array([np.nan, 0, 0]), s, mu, s)
+    with pytest.raises(ValueError, match="NaN"):
+        im.frechet_distance(mu, s, mu, np.full((3, 3), np.inf))
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        im.frechet_distance(mu, np.diag([1.0, -2.0, 1.0]), mu, s)
+    with pytest.raises(ValueError, match="symmetric"):
+        im.frechet_distance(mu, s + np.triu(np.ones((3, 3)), 1), mu, s)
+    feats = np.random.default_rng(0).normal(size=(10, 40))  # n < d: a singular covariance is still a covariance
+    assert im.fid(feats, feats) == pytest.approx(0, abs=1e-4)

@@ -133,7 +133,7 @@ def test_pool_size_and_validation_stay_disjoint():
 
 def test_early_stopping_keeps_the_pretrained_decoder_when_no_epoch_helps(pretrained_and_images):
     cap, img = pretrained_and_images
-    frozen = TrainConfig(**{**TINY.__dict__, "num_epochs": 2, "lr": 0.0})
+    frozen = TrainConfig(**{**TINY.__dict__, "num_epochs": 2, "lr": 1e-30})  # lr > 0, too small to move a weight
     assert lowdata.finetune(cap, img, CAPS, frozen, val=(img, CAPS)) is cap
     tuned = lowdata.finetune(cap, img, CAPS, TrainConfig(**{**TINY.__dict__, "num_epochs": 5}), val=(img, CAPS),
                              min_steps=20)

@@ -9,9 +9,10 @@ README of this repository): ``modality-gap-features/``, ``flickr8k/``, ``coco-ca
 from __future__ import annotations
 
 import csv
+import io
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -84,19 +85,30 @@ def load_flickr8k(root: Path | None, split: str = "train", limit: int | None = N
                   folder: str = "flickr8k") -> CaptionedImages:
     """Read ``{folder}/captions.tsv`` (header ``image split caption``) for one split, grouped by image.
 
-    Images keep their order of first appearance; ``limit`` keeps the first ``limit`` images.
+    Images keep their order of first appearance; ``limit`` keeps the first ``limit`` images. The file is
+    UTF-8 (a byte-order mark is allowed), one record a line, fields separated by TABs and never quoted (a
+    ``"`` is part of the caption); a line with more or fewer fields than the header (a TAB inside a caption),
+    bytes that are not UTF-8, or an image name outside ``images/`` is refused, naming the file and the line.
     """
     limit = optional_count("limit", limit)
     tsv = require(root, f"{folder}/captions.tsv")
+    reader = csv.reader(io.StringIO(_utf8(tsv), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = next(reader, [])
+    missing = {"image", "split", "caption"} - set(header)
+    if missing:
+        raise ValueError(f"{tsv}, line 1: header must be 'image<TAB>split<TAB>caption'; missing {sorted(missing)}")
+    col = {name: header.index(name) for name in ("image", "split", "caption")}
     groups: dict[str, list[str]] = {}
-    with open(tsv, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        missing = {"image", "split", "caption"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{tsv}: header must be 'image<TAB>split<TAB>caption'; missing {sorted(missing)}")
-        for row in reader:
-            if row["split"] == split and row["caption"].strip():
-                groups.setdefault(row["image"], []).append(row["caption"].strip())
+    for row in reader:
+        if not row:
+            continue  # a blank line
+        if len(row) != len(header):
+            raise ValueError(f"{tsv}, line {reader.line_num}: {len(row)} TAB-separated fields, the header has "
+                             f"{len(header)}; a caption may not hold a TAB, and every line needs all of "
+                             f"{', '.join(header)}")
+        image = _image_name(row[col["image"]], tsv, reader.line_num)
+        if row[col["split"]] == split and row[col["caption"]].strip():
+            groups.setdefault(image, []).append(row[col["caption"]].strip())
     if not groups:
         raise ValueError(f"{tsv}: no captions for split {split!r}; check the 'split' column")
     names = list(groups)[:limit]
@@ -108,6 +120,55 @@ def load_flickr8k(root: Path | None, split: str = "train", limit: int | None = N
     return CaptionedImages(paths, [groups[n] for n in names])
 
 
+def _utf8(path: Path) -> str:
+    """The text of ``path`` (UTF-8, an optional byte-order mark dropped); other bytes name their line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        for i, line in enumerate(raw.split(b"\n"), start=1):
+            try:
+                line.decode("utf-8-sig" if i == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"{path}, line {i}: bytes that are not UTF-8 ({err.reason} at column "
+                                 f"{err.start + 1}: {line[err.start:err.start + 4]!r}); save the file as UTF-8") from None
+        raise
+
+
+def _image_name(name: str, tsv: Path, line: int) -> str:
+    """An image file name, refused unless it stays inside the folder's ``images/``."""
+    if not name or PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
+        raise ValueError(f"{tsv}, line {line}: image {name!r} is not a file inside {tsv.parent / 'images'}; "
+                         "image names are relative to images/ and may not climb out of it")
+    return name
+
+
+def open_rgb(path: Path, draft: int | None = None):
+    """``path`` as an 8-bit RGB PIL image: 16-bit images scaled to 8 bits (PIL's own conversion clips them to
+    white), anything unreadable (a truncated or corrupt file) refused with an error naming the file.
+    ``draft``: let a JPEG decode at the smallest scale that still has ``draft`` px."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if draft:
+                im.draft("RGB", (draft, draft))
+            return to_rgb(im)
+    except (OSError, ValueError, SyntaxError) as err:
+        raise ValueError(f"{path}: not a readable image ({type(err).__name__}: {err})") from None
+
+
+def to_rgb(im):
+    """An 8-bit RGB copy of the PIL image ``im``; 16-bit grey (modes ``I;16*``, and ``I`` as PNG loads it)
+    is mapped 0-65535 -> 0-255."""
+    from PIL import Image
+
+    if im.mode.startswith("I;16") or im.mode == "I":
+        arr = np.asarray(im, dtype=np.float64)
+        return Image.fromarray(np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)).convert("RGB")
+    return im.convert("RGB")
+
+
 def photo_pixels(paths: list[Path], size: int) -> np.ndarray:
     """Photos as ``(n, size, size, 3)`` uint8: the centred square crop of each, area-averaged to ``size`` px
     (PIL's box filter; JPEG draft mode decodes at the smallest scale that still has ``size`` px)."""
@@ -117,13 +178,11 @@ def photo_pixels(paths: list[Path], size: int) -> np.ndarray:
         raise ValueError(f"size must be >= 1 px, got {size}")
     out = np.empty((len(paths), size, size, 3), np.uint8)
     for i, path in enumerate(paths):
-        with Image.open(path) as im:
-            im.draft("RGB", (2 * size, 2 * size))
-            im = im.convert("RGB")
-            w, h = im.size
-            side = min(w, h)
-            box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
-            out[i] = np.asarray(im.resize((size, size), Image.BOX, box=box))
+        im = open_rgb(path, draft=2 * size)
+        w, h = im.size
+        side = min(w, h)
+        box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
+        out[i] = np.asarray(im.resize((size, size), Image.BOX, box=box))
     return out
 
 

@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from c3lib.data.loaders import open_rgb, to_rgb
+
 IMAGE_SIZE = 224
 _MISSING = ("the offline tower {what} is not installed: pip install {pkg} (listed in pyproject.toml)")
 
@@ -43,7 +45,7 @@ def _image_tensor(images: Sequence):
 
     arrs = []
     for im in images:
-        pil = Image.open(im).convert("RGB") if isinstance(im, (str, Path)) else im.convert("RGB")
+        pil = open_rgb(im) if isinstance(im, (str, Path)) else to_rgb(im)  # 16-bit scaled; unreadable: named
         pil = pil.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
         arrs.append(np.asarray(pil, dtype=np.float32))
     x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2)  # [b, 3, 224, 224]

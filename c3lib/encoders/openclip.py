@@ -18,6 +18,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from c3lib.data.loaders import open_rgb
+
 
 OPENAI = {  # name -> (address, SHA-256 of the file, open_clip architecture with QuickGELU)
     "ViT-B-32": ("https://openaipublic.azureedge.net/clip/models/"
@@ -104,9 +106,9 @@ def load_openclip(name: str = "ViT-B-32", weights: str | os.PathLike | None = No
         model.load_state_dict(load_state_dict(path))
         label = str(path)
     elif weights == "openai" and name in OPENAI:
-        if not allow_download:
+        if not allow_download and not (weights_dir() / f"openai-{name}.safetensors").exists():
             raise RuntimeError(f"pretrained weights {name}/openai must be downloaded; this is allowed only "
-                               f"at the paper preset (smoke and default run offline)")
+                               f"at the paper preset or with --allow-download (smoke and default run offline)")
         path, arch = _openai_safetensors(name)
         with torch.random.fork_rng(devices=[]):
             model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None)
@@ -118,23 +120,25 @@ def load_openclip(name: str = "ViT-B-32", weights: str | os.PathLike | None = No
             raise ValueError(f"unknown weights {weights!r} for {name}; valid: {tags} or a local file")
         if not allow_download:
             raise RuntimeError(f"pretrained weights {name}/{weights} must be downloaded; this is allowed only "
-                               f"at the paper preset (smoke and default run offline)")
+                               f"at the paper preset or with --allow-download (smoke and default run offline)")
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights)
         label = weights
     model.eval()
     return OpenClip(name, label, model, preprocess, open_clip.get_tokenizer(name))
 
 
-def lazy_openclip(name: str = "ViT-B-32", weights: str = "openai") -> Callable[[], OpenClip]:
-    """A function that loads ``name``/``weights`` (a checked download) on its first call, on the GPU when
-    present, and returns the same model afterwards: nothing is downloaded when every embedding is cached."""
+def lazy_openclip(name: str = "ViT-B-32", weights: str = "openai", allow_download: bool = True
+                  ) -> Callable[[], OpenClip]:
+    """A function that loads ``name``/``weights`` (a checked download, at the paper preset that calls this
+    with ``allow_download``) on its first call, on the GPU when present, and returns the same model
+    afterwards: nothing is downloaded when every embedding is cached."""
     loaded: list[OpenClip] = []
 
     def get() -> OpenClip:
         if not loaded:
             import torch
 
-            clip = load_openclip(name, weights, allow_download=True)
+            clip = load_openclip(name, weights, allow_download=allow_download)
             clip.model.to("cuda" if torch.cuda.is_available() else "cpu")
             loaded.append(clip)
         return loaded[0]
@@ -178,13 +182,12 @@ def encode_images(clip: OpenClip, images: Sequence, batch_size: int = 32, normal
                   progress: bool = True) -> np.ndarray:
     """Embed images (paths or PIL images) with the model's own preprocessing -> ``(n, d)`` float32."""
     import torch
-    from PIL import Image
     from tqdm.auto import tqdm
 
     out = []
     with torch.inference_mode():
         for batch in tqdm(list(_batches(images, batch_size)), desc="images", disable=not progress):
-            pil = [Image.open(im).convert("RGB") if isinstance(im, (str, Path)) else im for im in batch]
+            pil = [open_rgb(im) if isinstance(im, (str, Path)) else im for im in batch]
             x = torch.stack([clip.preprocess(im) for im in pil]).to(_device(clip))  # [b, 3, H, W]
             out.append(clip.model.encode_image(x, normalize=normalize).float().cpu().numpy())
     return np.concatenate(out)

@@ -14,6 +14,12 @@ evaluation command rebuilds the encoder from that spec. Each entry is a function
 - ``openclip``: an open_clip model (``spec["model"]``, ``spec["weights"]``), the paper's CLIP ViT-B/32;
 - ``import``: any function named ``spec["target"] = "package.module:function"``, the hook for spaces
   defined outside this library.
+
+A run folder is data, and data never runs code or reaches outside: the ``import`` entry imports (runs) code,
+so it is refused unless the caller passes ``trust_code=True`` (``--trust-code``); every file a spec names
+must lie inside the run folder; and an encoder whose weights must be downloaded (``openclip`` with a
+pretrained tag not yet on this machine) is refused unless the caller passes ``allow_download=True``
+(``--allow-download``). Names are matched exactly (no case folding or stripping).
 """
 
 from __future__ import annotations
@@ -25,6 +31,20 @@ from typing import Callable, Sequence
 import numpy as np
 
 Encoder = Callable[[Sequence[Path], Path, dict], np.ndarray]
+NEEDS_TRUST = {"import"}  # entries that run code named by the spec
+DOWNLOADS = {"openclip"}  # entries that may download weights: they take ``allow_download``
+
+
+def inside(run_dir: Path, name: str, what: str) -> Path:
+    """``run_dir / name`` for a file a spec names, refused unless it lies inside the run folder."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{run_dir}/config.json: the encoder's {what} must be a file name, got {name!r}")
+    path = Path(run_dir) / name
+    root = Path(run_dir).resolve()
+    if Path(name).is_absolute() or ".." in Path(name).parts or not path.resolve().is_relative_to(root):
+        raise ValueError(f"{run_dir}/config.json: the encoder's {what} {name!r} is outside the run folder; a run "
+                         "reads only files inside it")
+    return path
 
 
 def efficientnet_projection(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarray:
@@ -32,7 +52,7 @@ def efficientnet_projection(paths: Sequence[Path], run_dir: Path, spec: dict) ->
 
     from c3lib.encoders.frozen import efficientnet_features
 
-    head = load_file(str(run_dir / spec.get("head", "encoder_head.safetensors")))
+    head = load_file(str(inside(run_dir, spec.get("head", "encoder_head.safetensors"), "head")))
     feats = efficientnet_features(list(paths), progress=False)  # (n, 1280)
     out = feats @ head["weight"].T  # (n, d)
     return out + head["bias"] if "bias" in head else out
@@ -46,31 +66,36 @@ def efficientnet_head(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.nd
     from c3lib.encoders.frozen import efficientnet_features
     from c3lib.encoders.towers import MLPHead
 
+    weights = inside(run_dir, spec.get("head", "encoder_head.safetensors"), "head")
     feats = efficientnet_features(list(paths), progress=False)  # (n, 1280)
     head = MLPHead(feats.shape[1], spec["dim"], spec["depth"], spec["width"], spec["norm"])
-    head.load_state_dict(load_file(str(run_dir / spec.get("head", "encoder_head.safetensors"))))
+    head.load_state_dict(load_file(str(weights)))
     return embed(head, torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))).astype(np.float64)
 
 
 def world_image_tower(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarray:
     import torch
-    from PIL import Image
     from safetensors.torch import load_file
 
     from c3lib.contrastive import embed
+    from c3lib.data.loaders import open_rgb
     from c3lib.encoders.towers import ImageTower
 
+    weights = inside(run_dir, spec["weights"], "weights")
     tower = ImageTower(spec["dim"], clip_head=spec.get("clip_head", False))
-    tower.load_state_dict(load_file(str(Path(run_dir) / spec["weights"])))
+    tower.load_state_dict(load_file(str(weights)))
     size = spec["image_size"]
-    arr = np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size)), dtype=np.float32) for p in paths])
+    arr = np.stack([np.asarray(open_rgb(p).resize((size, size)), dtype=np.float32) for p in paths])
     return embed(tower, torch.from_numpy(arr).permute(0, 3, 1, 2) / 255).astype(np.float64)
 
 
-def openclip_images(paths: Sequence[Path], run_dir: Path, spec: dict) -> np.ndarray:
+def openclip_images(paths: Sequence[Path], run_dir: Path, spec: dict, allow_download: bool = False) -> np.ndarray:
     from c3lib.encoders.openclip import encode_images, lazy_openclip
 
-    return encode_images(lazy_openclip(spec["model"], spec["weights"])(), list(paths), 256,
+    weights = spec["weights"]
+    if isinstance(weights, str) and Path(weights).suffix in (".safetensors", ".pt", ".pth", ".bin"):
+        weights = str(inside(run_dir, weights, "weights"))
+    return encode_images(lazy_openclip(spec["model"], weights, allow_download=allow_download)(), list(paths), 256,
                          progress=False).astype(np.float64)
 
 
@@ -85,12 +110,19 @@ ENCODERS: dict[str, Encoder] = {"efficientnet-projection": efficientnet_projecti
                                 "import": import_target}
 
 
-def embed_images(paths: Sequence[Path], run_dir: Path, spec: dict | None) -> np.ndarray:
-    """Embed ``paths`` with the run's encoder spec; clear errors when it is missing or unknown."""
-    if not spec or "name" not in spec:
+def embed_images(paths: Sequence[Path], run_dir: Path, spec: dict | None, trust_code: bool = False,
+                 allow_download: bool = False) -> np.ndarray:
+    """Embed ``paths`` with the run's encoder spec; clear errors when it is missing or unknown, when it would
+    run code without ``trust_code``, or download weights without ``allow_download``."""
+    if not isinstance(spec, dict) or "name" not in spec:
         raise ValueError(f"{run_dir}/config.json names no image encoder (extra.encoder); a chapter must save "
                          f"one with its captioner, e.g. {{'name': 'efficientnet-projection'}}")
     if spec["name"] not in ENCODERS:
         raise ValueError(f"unknown image encoder {spec['name']!r}; registered: {', '.join(sorted(ENCODERS))} "
                          f"(or name a function with {{'name': 'import', 'target': 'package.module:function'}})")
-    return np.asarray(ENCODERS[spec["name"]](list(paths), Path(run_dir), spec), dtype=np.float64)
+    if spec["name"] in NEEDS_TRUST and not trust_code:
+        raise ValueError(f"{run_dir}/config.json asks to run code ({spec['name']!r} encoder, target "
+                         f"{spec.get('target')!r}); a run folder is data and runs no code unless you trust it: "
+                         "pass --trust-code (evaluate) or trust_code=True")
+    extra = {"allow_download": allow_download} if spec["name"] in DOWNLOADS else {}
+    return np.asarray(ENCODERS[spec["name"]](list(paths), Path(run_dir), spec, **extra), dtype=np.float64)
