@@ -5,8 +5,11 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= $(if $(C3_DATA),$(C3_DATA),$(wildcard ../shared/data))
+# smoke and default read only local files; the paper preset fetches its pinned models (python -m c3lib.download)
+ifneq ($(PRESET),paper)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+endif
 
 .PHONY: setup test test-faults book html chapter clean
 

@@ -3,7 +3,7 @@
 Mapping (ClipCap's MLP): ``d -> (d_lm * prefix_len) // 2 -> d_lm * prefix_len`` with tanh. The prefix is
 put in front of the caption's token embeddings; the loss is next-token cross-entropy on caption tokens.
 ``default``: a small GPT-2 config with random init and a word-level tokenizer (offline);
-``paper``: GPT-2 124M (``lm="gpt2"``, downloaded at run time) with its tokenizer.
+``paper``: GPT-2 124M (``lm="gpt2"``) with its tokenizer, at the revision :mod:`c3lib.download` pins and checks.
 
 Decoding: greedy as the official code (stop at ``.``, end-of-sentence or 67 tokens) or beam search; the
 unknown-word and padding tokens of the word-level tokenizer are never emitted.
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from c3lib import devices, download
 from c3lib.checks import AT_LEAST_1, number
 from c3lib.transform import C3Transform
 from c3lib.atomic import atomic_path, write_json
@@ -49,10 +50,12 @@ class CaptionerSpec:
 
 
 def build_lm(spec: CaptionerSpec, pretrained: bool = True) -> nn.Module:
-    """The causal LM: a GPT-2 of ``spec``'s size (random init) or GPT-2 124M."""
+    """The causal LM: a GPT-2 of ``spec``'s size (random init) or GPT-2 124M (the pinned, checked download)."""
     from transformers import GPT2Config, GPT2LMHeadModel
     if spec.lm == "gpt2":
-        return GPT2LMHeadModel.from_pretrained("gpt2") if pretrained else GPT2LMHeadModel(GPT2Config())
+        if not pretrained:
+            return GPT2LMHeadModel(GPT2Config())
+        return GPT2LMHeadModel.from_pretrained(str(download.ensure("gpt2")), local_files_only=True)
     cfg = GPT2Config(n_layer=spec.n_layer, n_embd=spec.n_embd, n_head=spec.n_head, vocab_size=spec.vocab_size,
                      n_positions=spec.prefix_len + MAX_TOKENS + 8, bos_token_id=None, eos_token_id=None)
     return GPT2LMHeadModel(cfg)
@@ -170,9 +173,9 @@ class Captioner:
         return run_dir
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike, device: str = "cpu") -> "Captioner":
+    def load(cls, run_dir: str | os.PathLike, device: str = "auto") -> "Captioner":
         from safetensors.torch import load_model
-        run_dir = Path(run_dir)
+        run_dir, device = Path(run_dir), devices.resolve(device)
         if not (run_dir / "config.json").exists():
             raise FileNotFoundError(f"{run_dir} holds no trained captioner (config.json missing)")
         cfg, state = _read_json(run_dir / "config.json"), _read_json(run_dir / "transform.json")

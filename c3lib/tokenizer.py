@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from c3lib import download
+
 SPECIALS = ("[PAD]", "[UNK]", "[EOS]")
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -69,7 +71,7 @@ class CaptionTokenizer:
             self.vocab_size = len(backend)
             if self.vocab_size < 1000:
                 raise RuntimeError(f"GPT-2 tokenizer has only {self.vocab_size} entries: loaded offline "
-                                   "without its files? Set HF_HUB_OFFLINE=0 with network for the paper preset")
+                                   "without its files? Fetch them: python -m c3lib.download --only gpt2")
             self.eos_id = backend.eos_token_id
             self.pad_id = self.eos_id
             self.unk_id = None
@@ -91,9 +93,9 @@ class CaptionTokenizer:
 
     @classmethod
     def gpt2(cls) -> "CaptionTokenizer":
-        """GPT-2's tokenizer (downloads at run time: ``paper`` preset only)."""
+        """GPT-2's tokenizer at the revision :mod:`c3lib.download` pins (fetched and checked once: ``paper`` only)."""
         from transformers import AutoTokenizer
-        return cls(AutoTokenizer.from_pretrained("gpt2"), "gpt2")
+        return cls(AutoTokenizer.from_pretrained(str(download.ensure("gpt2")), local_files_only=True), "gpt2")
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` followed by ``eos_id``."""
