@@ -167,3 +167,21 @@ def test_our_data_folder_matches_the_committed_manifests(capsys):
     assert verify.main([str(DATA), "--ours"]) == 0, capsys.readouterr().out
     assert sorted(p.stem for p in verify.OURS.glob("*.sha256")) == ["coco-caption-text", "flickr8k",
                                                                      "modality-gap-features"]
+
+
+def test_a_book_without_its_data_says_how_to_build_it(tmp_path, monkeypatch):
+    from c3lib import book
+
+    monkeypatch.delenv("C3_DATA", raising=False)
+    assert verify.missing_data("smoke") is None
+    why = verify.missing_data("default")
+    assert "no data folder lacks" not in why and "no data folder" in why
+    for name in ("modality-gap-features", "flickr8k", "coco-caption-text"):
+        assert f"python -m c3lib.data.prepare {name} --source" in why
+    assert "coco-karpathy" not in why and "--preset smoke" in why
+    for name in verify.NEEDED["default"]:
+        (tmp_path / name).mkdir()
+    assert verify.missing_data("default", tmp_path) is None
+    assert "lacks coco-karpathy" in verify.missing_data("paper", tmp_path)
+    with pytest.raises(SystemExit, match=r"\[book\] The default preset reads real data"):
+        book.main(["--preset", "default", "--no-html"])  # stops before any chapter starts

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,37 @@ def datasets_in(root: Path) -> list[Path]:
     if root.name in DATASETS or (root / MANIFEST).is_file():
         return [root]
     return [root / name for name in DATASETS if (root / name).is_dir()]
+
+
+WHERE = {  # name -> the public sources prepare reads
+    "modality-gap-features": "folder Figure_1_Modality_Gap of github.com/Weixin-Liang/Modality-Gap",
+    "flickr8k": "Flickr8k_Dataset.zip and Flickr8k_text.zip (Hodosh et al., 2013; for research use)",
+    "coco-caption-text": "captions_val2014.json of annotations_trainval2014.zip (cocodataset.org), or a caption .txt",
+    "coco-karpathy": "Karpathy's caption_datasets.zip, and train2014.zip and val2014.zip of cocodataset.org",
+}
+NEEDED = {"smoke": (), "default": ("modality-gap-features", "flickr8k", "coco-caption-text"),
+          "paper": ("modality-gap-features", "flickr8k", "coco-caption-text", "coco-karpathy")}
+
+
+def missing_data(preset: str, data_dir: str | os.PathLike = "") -> str | None:
+    """``None`` when the data folder holds what a whole book at ``preset`` reads, else a message that says
+    what is missing and the commands that build it (checked before a book build starts any chapter)."""
+    chosen = Path(str(data_dir or os.environ.get("C3_DATA", "")) or "__none__").expanduser()
+    absent = [n for n in NEEDED[preset] if not (chosen / n).is_dir()]
+    if not absent:
+        return None
+    given = str(data_dir or os.environ.get("C3_DATA", ""))
+    where = (f"the data folder {chosen} lacks {', '.join(absent)}" if given else
+             f"no data folder was given (--data-dir or $C3_DATA; make looks for ../shared/data): it needs "
+             f"{', '.join(absent)}")
+    lines = [f"The {preset} preset reads real data, and {where}.",
+             "Build it from the public sources (see README, 'Real data'), then point the book at it:"]
+    lines += [f"  python -m c3lib.data.prepare {n} --source PATH... --out DIR    # {WHERE[n]}" for n in absent]
+    lines += ["  python -m c3lib.data.verify DIR --ours    # the same bytes as the book's data?",
+              "  make book C3_DATA=DIR    (or python -m c3lib.book --data-dir DIR)",
+              "Without data, the smoke preset runs every chapter on generated inputs: "
+              "python -m c3lib.book --preset smoke --out /tmp/smoke-book --no-html"]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
