@@ -78,8 +78,8 @@ MODELS = {m.key: m for m in (
            File("vocab.json", 1_042_301, "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"),
            File("merges.txt", 456_318, "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5")),
           "the paper decoder (chapters 06, 07, 09, 11 at paper)", "MIT",
-          "revision: huggingface_hub's own docs resolve gpt2's main to it; model.safetensors' SHA-256 and size "
-          "quoted by several projects at that revision; vocab.json / merges.txt are OpenAI's encoder.json / "
+          "revision: gpt2's main as several public projects (and a huggingface_hub docstring) resolved it; "
+          "model.safetensors' SHA-256 and size quoted by several projects at that revision; vocab.json / merges.txt are OpenAI's encoder.json / "
           "vocab.bpe (SHA-256 pinned in tiktoken's source); config.json, tokenizer*.json from one public "
           "project's pinned table at that revision"),
     Model("inception-torch-fidelity", "Inception-v3 (TF 2015-12-05 weights) for torch-fidelity's Inception Score",
@@ -170,7 +170,8 @@ def describe(keys: Sequence[str]) -> str:
     for key in keys:
         m = MODELS[key]
         present = all(is_valid(folder(m) / f.name, f) for f in m.files)
-        lines += [f"{m.key}: {m.what}", f"  source    {m.source}", f"  revision  {m.revision}",
+        lines += [f"{m.key}: {m.what}", f"  source    {m.url(m.files[0]).rsplit('/', 1)[0]}/",
+                  f"  revision  {m.revision}",
                   f"  used by   {m.used_by}; license {m.license}", f"  checked   {m.provenance}",
                   f"  into      {folder(m)}  ({'present, verified' if present else 'not yet fetched'})"]
         lines += [f"  {f.size:>13,d} B  sha256 {f.sha256}  {f.name}" for f in m.files]
