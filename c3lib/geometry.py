@@ -3,7 +3,7 @@
 - :func:`effective_dimension`: Definition 1, dimensional collapse.
 - :func:`singular_spectrum`: the singular values of the covariance, for Fig 3 / Fig 12.
 - :func:`centroid_gap`: the modality gap, distance between the modality means.
-- :func:`mean_pairwise_cosine`: the cone effect (Appendix I.3).
+- :func:`mean_pairwise_cosine`: the cone effect (Appendix I.3); :func:`row_mean_cosines` per embedding.
 - :func:`mlp_collapse_sweep`: Fig 13, effective dimension along a deep random ReLU MLP.
 - :func:`gap_statistics`: Table 1 / Fig 8 / Appendix C, the gap as a constant vector plus alignment noise.
 
@@ -80,6 +80,14 @@ def mean_pairwise_cosine(emb: np.ndarray) -> float:
     return float((s @ s - n) / (n * (n - 1)))
 
 
+def row_mean_cosines(emb: np.ndarray) -> np.ndarray:
+    """Each row's mean cosine with every other row, ``(n,)``: the cone effect per embedding (their mean is
+    :func:`mean_pairwise_cosine`), so that an interval can be taken over the embeddings."""
+    e = normalize(check_embeddings(emb, min_rows=2))
+    n = e.shape[0]
+    return (e @ e.sum(axis=0) - 1.0) / (n - 1)
+
+
 def mlp_collapse_sweep(depth: int = 50, width: int = 512, n_inputs: int = 10_000, every: int = 5,
                        threshold: float = 0.99, seed: int = 0) -> dict[str, list]:
     """Fig 13: feed N(0, I) inputs through ``depth`` blocks of ReLU(Linear) (Xavier-uniform weights, zero bias).
@@ -115,7 +123,17 @@ class GapStatistics:
     - ``orthogonality``: ``cos(d^(i), x_j - x_k)`` over all pairs j < k inside each group.
     - ``noise_mean``: per-dimension mean of the noise ``eps_j = (x_j - y_j) - d^(i)``, one sample per dimension
       (zero up to rounding by construction: the group gap is the mean of its differences).
-    - ``noise_direction``: ``cos(eps_j, eps_k)`` over all pairs j < k inside each group.
+    - ``noise_direction``: ``cos(eps_j, eps_k)`` between the noises of *different* groups: every noise of group
+      i against every noise of group i + 1 (cyclically; one pair of groups when there are two). Within a group
+      the noises sum to zero by construction, so their mutual cosines average ``-1/(g - 1)`` whatever the noise
+      (``-0.0526`` for groups of 20): only noises of different groups can show whether the noise has a
+      preferred direction.
+
+    ``per_group`` holds one value per group (the unit of Table 1's spread), for intervals over groups:
+    ``gap_length`` (its sample), ``gap_direction`` (mean cosine of the group's gap with every other group's),
+    ``orthogonality`` and ``orthogonality_sq`` (mean cosine and mean squared cosine over the group's image
+    pairs) and ``noise_direction`` (mean cosine of the group's noises with the next group's; one value when
+    there are two groups).
     """
 
     n: int
@@ -125,6 +143,7 @@ class GapStatistics:
     samples: dict = field(repr=False)  # statistic -> 1-D array of raw samples
     centroid_gap: float  # ||mean(x) - mean(y)|| over all n pairs
     noise_std: np.ndarray = field(repr=False)  # (d,) per-dimension standard deviation of the noise
+    per_group: dict = field(repr=False, default_factory=dict)  # statistic -> (groups,) one value per group
 
     def mean(self, stat: str) -> float:
         s = self.samples[stat]
@@ -146,12 +165,26 @@ class GapStatistics:
 GAP_STATISTICS = ("gap_length", "gap_direction", "orthogonality", "noise_mean", "noise_direction")
 
 
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    """``rows`` (..., d) scaled to unit length; zero rows stay zero (their cosines are 0)."""
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1.0)
+
+
 def _pair_cosines(rows: np.ndarray) -> np.ndarray:
     """Cosines between all distinct pairs of rows of ``rows`` (m, d) -> (m*(m-1)/2,); zero rows give 0."""
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    unit = rows / np.where(norms > 0, norms, 1.0)
+    unit = _unit_rows(rows)
     cos = unit @ unit.T  # [m, m]
     return cos[np.triu_indices(len(rows), k=1)]
+
+
+def _cross_group_noise_cosines(noise: np.ndarray) -> list[np.ndarray]:
+    """``noise`` (groups, g, d) -> per compared pair of groups, the (g*g,) cosines between every noise of group
+    i and every noise of group i + 1 (cyclically; only groups 0 and 1 when there are two)."""
+    unit = _unit_rows(noise)
+    num_groups = len(noise)
+    pairs = [(0, 1)] if num_groups == 2 else [(i, (i + 1) % num_groups) for i in range(num_groups)]
+    return [(unit[i] @ unit[k].T).ravel() for i, k in pairs]
 
 
 def gap_statistics(x: np.ndarray, y: np.ndarray, group_size: int = 100, seed: int = 0) -> GapStatistics:
@@ -183,14 +216,19 @@ def gap_statistics(x: np.ndarray, y: np.ndarray, group_size: int = 100, seed: in
     gaps = diff.mean(axis=1)  # [groups, d], d^(i)
     noise = diff - gaps[:, None, :]  # [groups, group_size, d], eps_j^(i)
     iu = np.triu_indices(group_size, k=1)
-    ortho, noise_cos = [], []
+    ortho = []
     for g in range(num_groups):
         r = (xg[g][:, None, :] - xg[g][None, :, :])[iu]  # [pairs, d], x_j - x_k
         rn = np.linalg.norm(r, axis=1)
         keep = rn > 0  # identical images have no difference direction
         ortho.append(r[keep] @ gaps[g] / (rn[keep] * max(np.linalg.norm(gaps[g]), 1e-300)))
-        noise_cos.append(_pair_cosines(noise[g]))
+    if not any(o.size for o in ortho):
+        raise ValueError("x has no two distinct rows inside any group: with no image difference, the gap's "
+                         "orthogonality to the span of x is undefined; pass embeddings that vary")
+    noise_cos = _cross_group_noise_cosines(noise)
     flat_noise = noise.reshape(-1, d)
+    unit_gaps = _unit_rows(gaps)
+    gap_cos = unit_gaps @ unit_gaps.T  # [groups, groups]
     samples = {
         "gap_length": np.linalg.norm(gaps, axis=1),
         "gap_direction": _pair_cosines(gaps),  # empty (mean NaN) with a single group
@@ -198,6 +236,13 @@ def gap_statistics(x: np.ndarray, y: np.ndarray, group_size: int = 100, seed: in
         "noise_mean": flat_noise.mean(axis=0),
         "noise_direction": np.concatenate(noise_cos),
     }
+    per_group = {
+        "gap_length": samples["gap_length"],
+        "gap_direction": (gap_cos.sum(axis=1) - np.diagonal(gap_cos)) / (num_groups - 1),
+        "orthogonality": np.array([o.mean() if o.size else np.nan for o in ortho]),
+        "orthogonality_sq": np.array([(o ** 2).mean() if o.size else np.nan for o in ortho]),
+        "noise_direction": np.array([c.mean() for c in noise_cos]),
+    }
     return GapStatistics(n=n, d=d, group_size=group_size, num_groups=num_groups, samples=samples,
                          centroid_gap=float(np.linalg.norm(x.mean(axis=0) - y.mean(axis=0))),
-                         noise_std=flat_noise.std(axis=0))
+                         noise_std=flat_noise.std(axis=0), per_group=per_group)

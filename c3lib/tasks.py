@@ -11,7 +11,7 @@ A :class:`CrossModalTask` holds, for one space:
 The captioning tasks built here: ``world`` (the chapter 05 world image-text space), ``flickr8k`` (the
 locked-tower Flickr8k space, decoder text = Flickr8k train captions), ``flickr8k-coco`` (the same space,
 decoder text = the 40k MS-COCO caption texts) and, at ``paper``, ``coco-clip`` (CLIP ViT-B/32 ``openai``
-over MS-COCO Karpathy). The CLIP-recipe spaces of issue 12: ``flickr8k-clip`` (Flickr8k text),
+over MS-COCO Karpathy). The CLIP-recipe spaces: ``flickr8k-clip`` (Flickr8k text),
 ``flickr8k-clip-coco`` (COCO text on the same space) and ``world-clip``. Test images are always held out of
 the space's training.
 """

@@ -245,8 +245,10 @@ def all_of(parts: Sequence[Verdict], claim: str, statistic: str, space: str = ""
         word = NOT_ENOUGH
     else:
         word = WITHIN_NOISE
-    weakest = min((p for p in parts if p.effect is not None), key=lambda p: p.low if p.low is not None else p.effect,
-                  default=parts[0])
+    # the part shown is one that carries the claim's word (parts may test different regions: the lowest
+    # interval of a held part must not stand for a claim another part fails)
+    shown = [p for p in parts if p.verdict == word and p.effect is not None] or [p for p in parts if p.effect is not None]
+    weakest = min(shown, key=lambda p: p.low if p.low is not None else p.effect, default=parts[0])
     return dataclasses.replace(weakest, claim=claim, statistic=f"{statistic} (weakest: {weakest.statistic})",
                                space=space, verdict=word, key=key)
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from c3lib import report, verdict
+from c3lib.geometry import gap_statistics
 from c3lib.chapters import ch01_dimensional_collapse as ch01
 from c3lib.chapters import ch02_gap_survives_optimisation as ch02
 from c3lib.chapters import ch03_alignment_noise_temperature as ch03
@@ -26,6 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 PAGES = ["01_dimensional_collapse", "02_gap_survives_optimisation", "03_alignment_noise_temperature",
          "04_geometry_statistics"]
 PAGES += ["07_low_data", "08_text_to_image", "09_other_modalities", "10_gap_shift"]
+PAGES += ["06_captioning"]
+PAGES += ["05_connect"]
 
 
 def test_plain_turns_numpy_scalars_into_values_glue_can_read_back():
@@ -81,30 +84,74 @@ def test_live_follows_the_book_switch(monkeypatch):
     assert report.defaults({"tau": (0.0, 1.0, 0.1, 0.5), "sigma": (0, 1, 0.1, 0.2)}) == {"tau": 0.5, "sigma": 0.2}
 
 
-def _space(img: int, txt: int, cone: float, d: int = 512) -> dict:
-    return {"effective_dim_image": img, "effective_dim_text": txt, "d_image": d, "d_text": d,
-            "cone_image": cone, "cone_text": cone}
+def _space(img: int, txt: int, cone: float, d: int = 512, n: int = 500) -> dict:
+    rng = np.random.default_rng(0)
+    items = cone + 0.05 * rng.standard_normal(n)
+    return {"n": n, "effective_dim_image": img, "effective_dim_text": txt, "d_image": d, "d_text": d,
+            "cone_items_image": items, "cone_items_text": items}
 
 
 def test_ch01_claims_decide_collapse_cone_and_depth():
-    mlp_falls = {"effective_dim": [500, 300, 100]}
-    got = ch01.claims({"clip_random": _space(25, 230, 0.7)}, _space(300, 20, 0.2), mlp_falls)
-    assert got[ch01.SPACE_CLIP] == {ch01.COLLAPSE: True, ch01.CONE: True}
-    assert got[ch01.SPACE_OURS] == {ch01.COLLAPSE: False, ch01.CONE: False}
-    assert got[ch01.SPACE_MLP][ch01.DEPTH] is True
-    assert ch01.claims({}, _space(1, 1, 0.9), {"effective_dim": [5, 6, 4]})[ch01.SPACE_MLP][ch01.DEPTH] is False
-    assert ch01.SPACE_CLIP not in ch01.claims({}, _space(1, 1, 0.9), mlp_falls), "no COCO space without data"
+    mlp_falls = {"layer": [0, 5, 10], "effective_dim": [500, 300, 100]}
+    got = {(v.space, v.claim): v for v in ch01.claims({"clip_random": _space(25, 230, 0.7)}, _space(300, 260, 0.0),
+                                                      mlp_falls)}
+    assert [(v.key, v.verdict) for v in got.values()] == [
+        ("v_clip_collapse", verdict.HELD), ("v_clip_cone", verdict.HELD), ("v_ours_collapse", verdict.NOT_HELD),
+        ("v_cone", verdict.WITHIN_NOISE), ("v_depth", verdict.HELD)]
+    clip = got[(ch01.SPACE_CLIP, ch01.COLLAPSE)]
+    assert clip.effect == pytest.approx(255 / 512) and clip.low == clip.high and clip.n is None  # exact
+    cone = got[(ch01.SPACE_CLIP, ch01.CONE)]
+    assert cone.n == 500 and cone.low < 0.7 < cone.high
+    assert ch01.depth_claim({"layer": [0, 5, 10], "effective_dim": [5, 6, 4]}).verdict == verdict.NOT_HELD, "a rise"
+    assert ch01.depth_claim({"layer": [0, 5, 10], "effective_dim": [5, 5, 5]}).verdict == verdict.NOT_HELD, "flat"
+    assert ch01.depth_claim({"layer": [0], "effective_dim": [5]}).verdict == verdict.NOT_ENOUGH
+    few = ch01.collapse_claim(_space(20, 20, 0.5, n=24), ch01.SPACE_OURS, "k")
+    assert few.verdict == verdict.NOT_ENOUGH and "n − 1 = 23" in few.method, "24 pairs cannot fill 512 dims"
+    absent = {v.key: v.verdict for v in ch01.claims({}, _space(1, 1, 0.9), mlp_falls)}
+    assert absent["v_clip_collapse"] == absent["v_clip_cone"] == verdict.NOT_RUN, "no COCO space without data"
+
+
+def _ch02_inputs(outside=1e-16, var_after=0.001, ineff_after=0.8, predicted=0.79, span_last=0.05, shared_eff=0.05,
+                 shared_var=0.001, shared_ineff=0.9):
+    """The measures ch02's claims read, constructed: the defaults satisfy every claim."""
+    trace = SimpleNamespace(grad_ineffective_outside=[0.0, outside], grad_ineffective=[0.2, 0.01],
+                            gap_in_span=[0.6, span_last], gap=[1.2, 0.9])
+    m = {"before": {"gap_ineffective": 1.0}, "after": {"gap_ineffective": ineff_after},
+         "sphere": {"shrink_measured": ineff_after - 1.0, "predicted_after": predicted, "measured_after": ineff_after}}
+    shared = {"before": {"gap_ineffective": 1.0},
+              "after": {"gap": 1.0, "gap_effective": shared_eff, "gap_ineffective": shared_ineff}}
+
+    def share(v):
+        return {"image_before": 0.0, "text_before": 0.0, "image_after": v / 2, "text_after": v}
+    return trace, m, shared, {"own_blocks": share(var_after), "shared": share(shared_var)}
 
 
 def test_ch02_claims_follow_the_measured_gaps():
-    trace = SimpleNamespace(grad_ineffective_outside=[0.0, 1e-16], gap_in_span=[0.6, 0.05], gap=[1.2, 0.6])
-    m = {"sphere": {"raw_ineffective_max_change": 0.09}}
-    shared = {"after": {"gap": 1.0, "gap_effective": 0.05, "gap_ineffective": 0.99}}
-    got = ch02.claims(trace, m, shared)
-    assert got[ch02.SPACE_BLOCKS] == {ch02.NO_GRADIENT: True, ch02.RAW_FIXED: False, ch02.GAP_OUTSIDE: True}
-    assert got[ch02.SPACE_SHARED] == {ch02.ALIGNED: True, ch02.GAP_INEFFECTIVE: True}
-    shared_open = {"after": {"gap": 1.0, "gap_effective": 0.8, "gap_ineffective": 0.6}}
-    assert ch02.claims(trace, m, shared_open)[ch02.SPACE_SHARED] == {ch02.ALIGNED: False, ch02.GAP_INEFFECTIVE: False}
+    from c3lib.chapters.ch02_gap_survives_optimisation import verdicts
+
+    cfg = ch02.GapSurvivesConfig()
+    held = verdicts.claims(cfg, *_ch02_inputs())
+    assert [v.key for v in held] == ["v_no_gradient", "v_variance_zero", "v_gap_kept", "v_sphere", "v_gap_outside",
+                                     "v_aligned", "v_variance_zero_shared", "v_gap_kept_shared"]
+    assert all(v.verdict == verdict.HELD for v in held), [v for v in held if v.verdict != verdict.HELD]
+    assert {v.space for v in held} == {cfg.blocks_space(), cfg.shared_space()}
+    assert held[1].effect == 0.001, "the larger modality's variance share is the statistic"
+    assert held[3].effect == pytest.approx(1 - 0.01 / 0.2), "the sphere accounts for all but 0.01 of a 0.2 shrink"
+    bad = verdicts.claims(cfg, *_ch02_inputs(outside=1e-9, var_after=0.05, ineff_after=0.3, predicted=1.0,
+                                             span_last=0.3, shared_eff=0.3, shared_var=0.02, shared_ineff=0.4))
+    assert all(v.verdict == verdict.NOT_HELD for v in bad), [v for v in bad if v.verdict != verdict.NOT_HELD]
+    assert bad[0].effect == pytest.approx(1e-7), "outside part over the whole ineffective gradient, at its worst step"
+
+
+def test_ch02_bounds_come_from_definition_1_and_the_dtype():
+    from c3lib import paper
+    from c3lib.chapters.ch02_gap_survives_optimisation import verdicts
+
+    assert verdicts.ZERO_SHARE == pytest.approx(1 - paper.EFFECTIVE_DIM_GAMMA)
+    assert verdicts.rounding("float64") == pytest.approx(1.49e-8, rel=1e-2)
+    assert verdicts.rounding("float32") == pytest.approx(3.45e-4, rel=1e-2)
+    f32 = ch02.GapSurvivesConfig(dtype="float32")
+    assert verdicts.claims(f32, *_ch02_inputs(outside=1e-9))[0].verdict == verdict.HELD, "1e-7 is float32 rounding"
 
 
 def test_ch02_shifted_loss_sees_the_gap_only_when_there_is_one():
@@ -118,11 +165,25 @@ def test_ch02_shifted_loss_sees_the_gap_only_when_there_is_one():
 
 
 def test_ch03_claims_and_noise_panel():
-    region = {"monotone_in_tau": True, "max_loss_error": 3e-15}
-    assert ch03.claims(region, -0.9) == {ch03.SPACE_TERM: {ch03.MARGIN_GROWS: True, ch03.BOUND_EXACT: True},
-                                         ch03.SPACE_SIM: {ch03.NOISE_GROWS: True}}
-    bad = ch03.claims({"monotone_in_tau": False, "max_loss_error": 1e-3}, 0.2)
-    assert not any(v for by in bad.values() for v in by.values())
+    region = {"margins": {0.05: [0.1, 0.2, 0.3]}, "max_loss_error": 3e-15}
+    good = ch03.lemma2_claims(region, past=-1e-3)
+    assert [(v.key, v.verdict) for v in good] == [("v_past", verdict.HELD), ("v_margin", verdict.HELD),
+                                                  ("v_exact", verdict.HELD)]
+    assert good[1].effect == pytest.approx(0.1) and good[1].low == good[1].high, "exact: no interval"
+    bad = ch03.lemma2_claims({"margins": {0.05: [0.1, 0.3, 0.2]}, "max_loss_error": 1e-3}, past=1e-4)
+    assert all(v.verdict == verdict.NOT_HELD for v in bad)
+    rng = np.random.default_rng(0)
+    sweep = [{"tau": t, "noise": 0.6 - 5 * t} for t in (0.02, 0.05, 0.1)]
+    items = [np.full(40, r["noise"]) + 0.01 * rng.standard_normal(40) for r in sweep]
+    corr, ends = ch03.noise_claims(sweep, items)
+    assert corr.verdict == verdict.HELD and corr.effect == pytest.approx(-1.0)
+    assert ends.verdict == verdict.HELD and ends.n == 40 and ends.low < 0.4 < ends.high
+    flat = ch03.noise_claims(sweep[::2], [items[0], items[0] + 0.001 * rng.standard_normal(40)])
+    assert flat[0].verdict == verdict.NOT_ENOUGH and "at least 3" in flat[0].method, "2 temperatures: no correlation"
+    assert flat[1].verdict in (verdict.WITHIN_NOISE, verdict.NOT_HELD)
+    one = ch03.noise_claims(sweep[:1], items[:1])
+    assert [v.verdict for v in one] == [verdict.NOT_ENOUGH] * 2, "one temperature is never a verdict"
+    assert [v.verdict for v in ch03.noise_claims([], [])] == [verdict.NOT_ENOUGH] * 2
     clean = ch03.noise_panel(0.01, 0.0)
     assert clean["noise"] == pytest.approx(0.0, abs=1e-12) and clean["stable_share"] == 1.0
     shares = [ch03.noise_panel(0.05, s)["stable_share"] for s in (0.0, 0.1, 0.3)]
@@ -131,13 +192,43 @@ def test_ch03_claims_and_noise_panel():
         "a lower temperature puts more noisy pairs in the stable region"
 
 
+def _ch04_space(x, y, group, label):
+    st = gap_statistics(x, y, group, seed=0)
+    return {"label": label, "stats": st, **st.summary()}
+
+
 def test_ch04_claims_per_space():
-    good = {"label": "A", "gap_length_mean": 0.83, "gap_length_std": 0.01, "gap_direction_mean": 0.99,
-            "orthogonality_mean": 0.0, "noise_direction_mean": 0.01}
-    bad = {**good, "label": "B", "gap_length_std": 0.2, "gap_direction_mean": 0.5, "orthogonality_mean": 0.3,
-           "noise_direction_mean": -0.2}
-    got = ch04.claims({"a": good, "b": bad})
-    assert all(got["A"].values()) and not any(got["B"].values()) and len(got["A"]) == 4
+    def unit(a):
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+    rng = np.random.default_rng(0)
+    n, d = 600, 64
+    y = np.zeros((n, d))
+    y[:, :8] = unit(rng.standard_normal((n, 8)))  # the span: the first 8 dims
+    noise = np.zeros((n, d))
+    noise[:, 16:] = 0.05 * rng.standard_normal((n, d - 16))
+    good = _ch04_space(unit(0.6 * y + 0.8 * np.eye(d)[10] + noise), y, 100, "A")  # constant gap outside the span
+    x_bad = y.copy()
+    x_bad[:, :8] += 0.3 * rng.standard_normal((n, 8))  # a small gap along dim 0, inside the span, swamped by noise
+    bad = _ch04_space(unit(x_bad + 0.15 * np.eye(d)[0]), y, 100, "B")
+    skew = np.where(rng.random(n) < 0.9, 0.1, -0.9)[:, None] * np.eye(d)[20]  # zero mean, but a preferred direction
+    skewed = _ch04_space(unit(0.6 * y + 0.8 * np.eye(d)[10] + skew), y, 100, "C")
+    got = ch04.claims({"b": bad, "clip": good, "c": skewed})
+    assert [v.space for v in got[:4]] == ["A"] * 4, "the reference space (pretrained CLIP) comes first"
+    assert [v.key for v in got[:4]] == ["v_ref_length", "v_ref_direction", "v_ref_orthogonal", "v_ref_noise"]
+    assert all(v.verdict == verdict.HELD and v.n == 6 for v in got[:4]), got[:4]
+    assert not any(v.key for v in got[4:])
+    b = {v.claim: v.verdict for v in got if v.space == "B"}
+    assert b[ch04.DIRECTION] == b[ch04.ORTHOGONAL] == verdict.NOT_HELD and b[ch04.LENGTH] != verdict.HELD
+    c = {v.claim: v.verdict for v in got if v.space == "C"}
+    assert c[ch04.NOISE] == verdict.NOT_HELD and c[ch04.DIRECTION] == verdict.HELD
+    ortho = got[2]
+    assert ortho.region == f"< {1 / np.sqrt(d):g}" and 0 <= ortho.low <= ortho.effect <= ortho.high
+    assert ch04.bounds(20, d)[ch04.DIRECTION].low == pytest.approx(1 - 0.015 * 5), "the shortfall grows as 100/g"
+    assert ch04.bounds(100, d)[ch04.LENGTH].high == pytest.approx(0.015 / 0.825)
+    two = ch04.space_claims(_ch04_space(x_bad[:200], y[:200], 100, "two"), "two")
+    assert [v.verdict for v in two[:2]] == [verdict.NOT_ENOUGH] * 2 and two[3].verdict == verdict.NOT_ENOUGH, \
+        "two groups: one comparison, no spread"
 
 
 @pytest.mark.parametrize("name", PAGES)

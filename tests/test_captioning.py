@@ -83,16 +83,52 @@ def test_evaluate_command_matches_the_chapter_score(tiny_task, tmp_path):
         assert (v is None and chapter[k] is None) or abs(v - chapter[k]) < 1e-6, k
 
 
-def test_summary_mean_std_and_claims():
+def test_summary_mean_std():
     runs = [{"task": "t", "variant": v, "seed": s, "CIDEr": c, "SPICE": None}
             for v, cs in {"C1": (10, 12), "C2-collapse": (14, 16), "C2-corrupt": (9, 9), "C3": (20, 22)}.items()
             for s, c in enumerate(cs)]
     summ = summarise(runs)
     c3 = next(r for r in summ if r["variant"] == "C3")
     assert c3["CIDEr"] == 21 and c3["CIDEr std"] == 1 and c3["SPICE"] is None and c3["n_seeds"] == 2
-    verdict = claims(summ)["t"]
-    assert verdict == {"C3 best": True, "collapse helps (C2-collapse > C1)": True,
-                       "corrupt helps (C2-corrupt > C1)": False}
+
+
+def _runs(task, scores):
+    """Run rows of one space: variant -> one per-item CIDEr array per seed."""
+    return [{"task": task, "variant": v, "seed": s, "items": {"CIDEr": list(x)}}
+            for v, per in scores.items() for s, x in enumerate(per)]
+
+
+def test_claims_are_paired_verdicts_per_space():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 40, size=60)  # per-image difficulty: cancels in the paired differences
+    wobble = np.tile([3.0, -3.0], 30)  # mean 0, large per image: an ordering inside the noise
+
+    def seeds(shift, k=3):
+        return [base + shift + rng.normal(0, 0.5, 60) for _ in range(k)]
+
+    runs = _runs("clear", {"C1": seeds(0), "C2-collapse": seeds(5), "C2-corrupt": seeds(10), "C3": seeds(15),
+                           "supervised": seeds(30)})
+    runs += _runs("mixed", {"C1": [base], "C2-collapse": [base + wobble], "C2-corrupt": [base - 8],
+                            "C3": [base + 20]})
+    found = claims(runs, ["clear", "mixed"])
+    got = {v.key: v for v in found}
+    assert [v.space for v in found] == ["clear"] * 5 + ["mixed"] * 5
+    assert {k: got[f"v_clear_{k}"].verdict for k in ("best", "collapse", "corrupt", "order", "gap")} == \
+        dict.fromkeys(("best", "collapse", "corrupt", "order", "gap"), "held")
+    clear = got["v_clear_collapse"]
+    assert clear.n == 60 and clear.seeds == 3 and clear.low < 5 < clear.high and "seeds" in clear.method
+    assert got["v_mixed_collapse"].verdict == "within noise" and abs(got["v_mixed_collapse"].effect) < 1e-9
+    assert got["v_mixed_corrupt"].verdict == "not held" and got["v_mixed_corrupt"].high < 0
+    assert got["v_mixed_order"].verdict == "not held"  # corrupt below collapse: Table 2's order reversed
+    assert got["v_mixed_best"].verdict == "held" and "weakest" in got["v_mixed_best"].statistic
+    assert got["v_mixed_gap"].verdict == "not run at this preset"  # no supervised decoder in that space
+    assert got["v_mixed_best"].seeds == 1 and "one seed" in got["v_mixed_best"].method
+
+
+def test_claims_refuse_runs_without_per_item_scores_on_the_same_images():
+    runs = _runs("t", {"C1": [np.ones(5)], "C3": [np.ones(4)]})
+    with pytest.raises(ValueError, match="same n items"):
+        claims(runs, ["t"])
 
 
 def test_finetune_on_images_lowers_their_loss_and_checks_inputs(tiny_task):

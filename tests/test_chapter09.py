@@ -1,5 +1,6 @@
-"""Chapter 09 (other modalities): claims logic on constructed summaries, retargeting a decoder without
-changing it, config checks, and the bound space at smoke (bound to the space's own image tower)."""
+"""Chapter 09 (other modalities): paired claims on constructed per-item scores, the page's sentences,
+retargeting a decoder without changing it, config checks, and the bound space at smoke (bound to the space's
+own image tower)."""
 
 from __future__ import annotations
 
@@ -9,39 +10,78 @@ import numpy as np
 import pytest
 import torch
 
-from c3lib.transform import C3Transform
+from c3lib import paper
 from c3lib.captioner import Captioner, CaptionerSpec, ClipCap
+from c3lib.transform import C3Transform
 from c3lib.chapters import ch09_other_modalities as ch
 from c3lib.config import ConfigError, RunContext, make_config
 
 
-def _summary(values: dict[str, dict[str, float]]) -> dict:
-    return {m: {v: {"BLEU-1": x, "n_seeds": 3} for v, x in per.items()} for m, per in values.items()}
+def _runs(means: dict[str, dict[str, float]], seeds=(0, 1, 2), n: int = 200, spread: float = 0.0) -> list[dict]:
+    """Runs whose per-item ROUGE-L has the given mean per (modality, variant): a difficulty per item shared
+    by every variant (paired), plus independent noise of ``spread`` per seed and item."""
+    rng = np.random.default_rng(0)
+    hard = rng.normal(0.0, 10.0, size=n)
+    hard -= hard.mean()
+    out = []
+    for mod, per in means.items():
+        for v, mu in per.items():
+            for s in seeds:
+                noise = rng.normal(0.0, spread, size=n)
+                out.append({"modality": mod, "variant": v, "seed": s,
+                            "items": {"ROUGE-L": list(mu + hard + noise - noise.mean())}})
+    return out
+
+
+def _words(found) -> dict[str, str]:
+    return {v.key: v.verdict for v in found}
 
 
 def test_claims_hold_on_the_papers_own_numbers():
-    paper = {m: {v: t[0] for v, t in per.items()} for m, per in ch.PAPER_TABLE4.items()}
-    c = ch.claims(_summary(paper))
-    assert all(all(v is True for v in per.values()) for per in c.values()), c
+    rouge_l = paper.TABLE4_METRICS.index("ROUGE-L")
+    table = {m: {v: t[rouge_l] for v, t in per.items()} for m, per in paper.TABLE4.items()}
+    found = ch.claims(_runs(table, spread=1.0), ch.MODALITIES)
+    assert len(found) == 6 * len(ch.MODALITIES)
+    assert {v.verdict for v in found} == {"held"}, [(v.key, v.interval()) for v in found if v.verdict != "held"]
+    best = next(v for v in found if v.key == "v_audio_best")
+    assert best.statistic.startswith("ROUGE-L, C3 − baseline") and best.n == 200 and best.seeds == 3
+    assert abs(best.effect - (23.0 - 21.4)) < 1e-9  # audio: the weakest part is C3 − C2-collapse
 
 
-def test_claims_fail_where_they_should():
-    c = ch.claims(_summary({
-        "audio": {"C1": 30.0, "C2-collapse": 20.0, "C2-corrupt": 25.0, "C3": 28.0},  # C1 best
-        "video": {"C1": 10.0, "C2-collapse": 20.0, "C2-corrupt": 20.0, "C3": 30.0},  # a tie: order unknown
-        "image": {"C1": 10.0, "C2-collapse": 40.0, "C2-corrupt": 30.0, "C3": 50.0},  # helps, order differs
-    }))
-    assert c["audio"] == {"C3 beats C1": False, "each component helps": False, "ranking matches the paper's": False}
-    assert c["video"]["C3 beats C1"] and c["video"]["each component helps"]
-    assert c["video"]["ranking matches the paper's"] is False
-    assert c["image"]["each component helps"] and c["image"]["ranking matches the paper's"] is False
+def test_claims_fail_or_stay_open_where_they_should():
+    found = _words(ch.claims(_runs({
+        "audio": {"C1": 30.0, "C2-collapse": 20.0, "C2-corrupt": 25.0, "C3": 28.0},  # C1 best: not held
+        "video": {"C1": 10.0, "C2-collapse": 20.0, "C2-corrupt": 30.0, "C3": 30.0},  # C3 ties corrupt
+    }, spread=3.0), ("audio", "video")))
+    assert found["v_audio_c3_c1"] == found["v_audio_best"] == found["v_audio_collapse"] == "not held"
+    assert found["v_audio_c3_collapse"] == found["v_audio_c3_corrupt"] == "held"
+    assert found["v_video_c3_corrupt"] == found["v_video_best"] == "within noise"
+    assert found["v_video_c3_c1"] == found["v_video_corrupt"] == "held"
 
 
-def test_claims_untested_when_variants_or_metric_are_missing():
-    c = ch.claims(_summary({"audio": {"C1": 10.0, "C3": 20.0}}))
-    assert c["audio"] == {"C3 beats C1": True, "each component helps": None, "ranking matches the paper's": None}
-    s = {"audio": {v: {"BLEU-1": 1.0, "METEOR": None} for v in ch.VARIANTS}}
-    assert set(ch.claims(s, "METEOR")["audio"].values()) == {None}
+def test_one_seed_gives_item_noise_only_and_a_missing_variant_is_not_run():
+    found = ch.claims(_runs({"image": {"C1": 10.0, "C3": 20.0}}, seeds=(0,)), ("image",))
+    words = _words(found)
+    assert words["v_image_c3_c1"] == "held" and words["v_image_best"] == "not run at this preset"
+    assert words["v_image_c3_collapse"] == words["v_image_collapse"] == "not run at this preset"
+    one = next(v for v in found if v.key == "v_image_c3_c1")
+    assert one.seeds == 1 and "one seed" in one.method
+
+
+def test_the_page_states_the_verdicts_it_computed():
+    runs = _runs({"image": {"C1": 30.0, "C2-collapse": 20.0, "C2-corrupt": 35.0, "C3": 40.0}}, spread=1.0)
+    for r in runs:
+        r.update({k: float(np.mean(r["items"]["ROUGE-L"])) for k in ch.METRICS})
+    found = ch.claims(runs, ("image",))
+    cfg = make_config(ch.OtherModalitiesConfig, "smoke", {"modalities": ["image"]})
+    b = {"image": {"R@1": 0.5, "R@5": 0.9, "chance_R@1": 0.01, "chance_R@5": 0.05, "gap_length": 0.3}}
+    out = {"binding": b, "summary": ch.summarise(runs), "n_test": 200, "space": {"dim": 64}, "timing": {}}
+    prose, md = ch.page(out, found, cfg)
+    assert "collapse alone improves on C1: **not held**" in md["table4_lines"]
+    assert "C3 improves on every baseline: **held**" in md["table4_lines"]
+    assert "corrupt alone improves on C1: **held**" in md["table4_lines"]
+    assert "image 5 of 6" in md["beside"] and "shorter than CLIP's 0.83" in md["beside"]
+    assert prose["p_audio_c1"] == paper.TABLE4["audio"]["C1"][2] and prose["img_r1"] == 0.5
 
 
 def test_summarise_means_over_seeds():
@@ -86,7 +126,7 @@ def test_config_checks():
         make_config(ch.OtherModalitiesConfig, "smoke", {"modalities": ["image", "smell"]})
     with pytest.raises(ConfigError, match="unknown parameter"):
         make_config(ch.OtherModalitiesConfig, "smoke", {"n_epochs": 3})
-    assert set(ch.EXPRESSIBLE) == set(ch.MODALITIES) == set(ch.PAPER_TABLE4)
+    assert set(ch.EXPRESSIBLE) == set(ch.MODALITIES) == set(paper.TABLE4)
 
 
 def test_bound_space_binds_to_the_image_tower_of_the_image_text_space(tmp_path, monkeypatch):

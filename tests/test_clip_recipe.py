@@ -1,4 +1,4 @@
-"""The CLIP recipe (issue 12): heads, temperature at CLIP's clamp, stopping on validation, settings checked."""
+"""The CLIP recipe: heads, temperature at CLIP's clamp, stopping on validation, settings checked."""
 
 from __future__ import annotations
 
@@ -122,22 +122,54 @@ def test_each_clip_space_hashes_only_its_own_settings():
     assert spaces.run_dir(base, "flickr8k-clip") != spaces.run_dir(flickr, "flickr8k-clip")
 
 
-def test_chapter05_claims_follow_the_measured_rows():
-    from c3lib.chapters import ch05_connect as ch
+def _pairs(shift: float, seed: int, n: int = 200, d: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Paired rows sharing a random base; ``shift`` moves every x along the first axis (0: no gap)."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((n, d))
+    x, y = base + 0.3 * rng.standard_normal((n, d)), base + 0.3 * rng.standard_normal((n, d))
+    x[:, 0] += shift
+    return x, y
 
-    good = {"init_gap": 0.7, "centroid_gap": 0.95, "gap_length": 0.96, "gap_direction_cos": 0.99,
-            "orthogonality_mean": 0.0, "temperature": 0.01}
-    closed = {**good, "init_gap": 1.2, "centroid_gap": 0.3, "gap_length": 0.3}
-    sweep = {"flickr8k-clip tau0=0.07": {"init_temperature": 0.07, "gap": 0.1},
-             "flickr8k-clip tau0=0.01": {"init_temperature": 0.01, "gap": 0.96}}
-    out = ch.claims({"flickr8k-clip": good, "world-clip": closed, "image-text": closed, "CLIP (pretrained)": good},
-                    sweep)
-    assert set(out) == {"flickr8k-clip", "world-clip", "image-text"}  # CLIP's row is measured, not trained here
-    assert out["flickr8k-clip"] == {ch.BORN: True, ch.KEPT: True, ch.CLIP_LIKE: True, ch.FIG5: True}
-    assert out["world-clip"] == {ch.BORN: True, ch.KEPT: False, ch.CLIP_LIKE: False, ch.FIG5: None}
-    assert out["image-text"] == {ch.BORN: True, ch.KEPT: False}
-    reversed_sweep = {k: {**v, "gap": 1 - v["gap"]} for k, v in sweep.items()}
-    assert ch.claims({"flickr8k-clip": good}, reversed_sweep)["flickr8k-clip"][ch.FIG5] is False
+
+def test_chapter05_gap_scores_have_no_sampling_floor():
+    from c3lib.chapters.ch05_connect.measures import gap_scores
+
+    x, y = _pairs(0.0, 1)
+    centroid = np.linalg.norm(geometry.centroid_gap(x, y))
+    scores = gap_scores(x, y, 0)
+    se = scores.std() / np.sqrt(len(scores))
+    assert centroid > 4 * se and abs(scores.mean()) < 2 * se, \
+        "no gap: the centroid distance is well above the noise, the cross-fitted scores average to zero"
+    x, y = _pairs(3.0, 2)
+    assert gap_scores(x, y, 0).mean() == pytest.approx(np.linalg.norm(geometry.centroid_gap(x, y)), rel=0.02)
+
+
+def test_chapter05_claims_follow_the_measured_pairs():
+    from c3lib.chapters.ch05_connect import verdicts
+    from c3lib.chapters.ch05_connect.setting import ConnectConfig
+    from c3lib.verdict import HELD, NOT_HELD, NOT_RUN
+
+    cfg = make_config(ConnectConfig, "smoke", {"spaces": ["image-text", "audio-image", "video-image", "flickr8k-clip",
+                                                          "world-clip"]})
+    trained = {"image-text": _pairs(3.0, 3), "audio-image": _pairs(0.0, 4), "video-image": _pairs(3.0, 5),
+               "flickr8k-clip": _pairs(3.0, 6)}
+    inits = {"image-text": _pairs(3.0, 7), "audio-image": _pairs(3.0, 8), "video-image": _pairs(0.0, 9),
+             "flickr8k-clip": _pairs(3.0, 10)}
+    reports = {s: {"test_pairs": p} for s, p in trained.items()}
+    table = {"flickr8k-clip": {"temperature": 0.07}}  # twice the target's bound: the targets cannot hold
+    sweep = {"flickr8k-clip tau0=0.07": {"init_temperature": 0.07}, "flickr8k-clip tau0=0.01": {"init_temperature": 0.01}}
+    sweep_pairs = {"flickr8k-clip tau0=0.07": _pairs(0.5, 11), "flickr8k-clip tau0=0.01": _pairs(3.0, 12)}
+    got = {v.key: v for v in verdicts.claims(cfg, reports, table, sweep, sweep_pairs, inits)}
+    assert got["v_born_image_text"].verdict == got["v_kept_image_text"].verdict == HELD
+    assert got["v_born_image_text"].n == 200 and got["v_born_image_text"].seeds == 1
+    assert got["v_kept_audio_image"].verdict == NOT_HELD, "the gap closed in training"
+    assert got["v_born_video_image"].verdict != HELD, "no gap at initialisation"
+    assert got["v_fig5_flickr8k_clip"].verdict == HELD and got["v_targets_flickr8k_clip"].verdict == NOT_HELD
+    assert "learned τ" in got["v_targets_flickr8k_clip"].statistic, "the target shown is the one missed"
+    assert got["v_born_world_clip"].verdict == got["v_fig5_world_clip"].verdict == NOT_RUN, "not trained"
+    reversed_pairs = {k: sweep_pairs[other] for k, other in zip(sweep_pairs, reversed(list(sweep_pairs)))}
+    again = {v.key: v for v in verdicts.claims(cfg, reports, table, sweep, reversed_pairs, inits)}
+    assert again["v_fig5_flickr8k_clip"].verdict == NOT_HELD
 
 
 def test_spaces_train_the_same_bits_in_a_pool_of_two_and_in_process(tmp_path, monkeypatch):

@@ -59,3 +59,30 @@ def test_training_learns_on_the_world(tmp_path, monkeypatch):
     rep = spaces.train_space(cfg, "audio-image")
     assert rep["history"]["loss"][-1] < rep["history"]["loss"][0]
     assert rep["trained"]["recall"]["a2b_R@5"] > 3 * rep["trained"]["recall"]["chance_R@5"]
+
+
+def test_chapter05_rebuilds_each_space_at_initialisation(tmp_path, monkeypatch):
+    """Chapter 05's claims need the test pairs at initialisation: its rebuilt towers give the gap each space
+    recorded before training (every world space; the Flickr8k spaces with data), and a recorded gap they do
+    not reproduce stops the chapter."""
+    import os
+
+    from c3lib import space_pool
+    from c3lib.chapters.ch05_connect import initial
+
+    monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
+    root = os.environ.get("C3_DATA", "")
+    with_data = bool(root) and os.path.isdir(root)
+    cfg = make_config(spaces.SpaceConfig, "smoke", {"num_epochs": 1, "n_train": 64, "n_test": 32, "flickr_epochs": 1,
+                                                    "world_clip_max_epochs": 1, "clip_max_epochs": 1,
+                                                    "clip_heads": ["2-ln"]}, data_dir=root if with_data else "")
+    names = ["image-text", "audio-image", "video-image", "world-clip"] + (["flickr8k-locked", "flickr8k-clip"]
+                                                                          if with_data else [])
+    reports = space_pool.train_spaces(cfg, names, workers=1, progress=False)
+    for name, rep in reports.items():
+        za, zb = initial.init_pairs(cfg, rep)
+        assert za.shape == rep["test_pairs"][0].shape and zb.shape == rep["test_pairs"][1].shape, name
+        assert not np.allclose(za, rep["test_pairs"][0]), f"{name}: the towers at init differ from the trained ones"
+    bad = {**reports["image-text"], "init": {**reports["image-text"]["init"], "gap": 0.5}}
+    with pytest.raises(RuntimeError, match="rebuilt at initialisation"):
+        initial.init_pairs(cfg, bad)

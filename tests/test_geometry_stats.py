@@ -52,6 +52,46 @@ def test_image_differences_orthogonal_to_a_gap_outside_the_span():
     np.testing.assert_allclose(st.noise_std, 0, atol=1e-12)
 
 
+def _within_group_noise_cosines(x, y, group_size, seed):
+    """The biased estimator: cosines between the noises of one group, which sum to zero by construction."""
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    y = y / np.linalg.norm(y, axis=1, keepdims=True)
+    perm = np.random.default_rng(seed).permutation(len(x))
+    idx = perm[: len(x) // group_size * group_size].reshape(-1, group_size)
+    diff = x[idx] - y[idx]
+    noise = diff - diff.mean(axis=1, keepdims=True)
+    unit = noise / np.linalg.norm(noise, axis=2, keepdims=True)
+    iu = np.triu_indices(group_size, k=1)
+    return np.concatenate([(u @ u.T)[iu] for u in unit])
+
+
+def test_noise_direction_compares_noises_of_different_groups():
+    """Pure isotropic Gaussian noise has no preferred direction: the cosines between noises of different groups
+    average 0, while those within a group average -1/(g - 1) (its noises sum to zero), whatever the noise."""
+    rng = np.random.default_rng(3)
+    n, d, g = 2000, 64, 10
+    x, y = rng.standard_normal((n, d)), rng.standard_normal((n, d))  # no gap, no span: isotropic differences
+    within = _within_group_noise_cosines(x, y, g, seed=0)
+    assert within.mean() == pytest.approx(-1 / (g - 1), abs=0.01)
+    st = gap_statistics(x, y, group_size=g, seed=0)
+    assert abs(st.mean("noise_direction")) < 0.003, "the estimator is biased towards -1/(g - 1)"
+    assert st.samples["noise_direction"].shape == (n // g * g * g,)  # every noise of a group against the next's
+    assert st.std("noise_direction") == pytest.approx(1 / np.sqrt(d), rel=0.1)  # isotropic: 1/sqrt(d)
+    np.testing.assert_allclose(st.per_group["noise_direction"].mean(), st.mean("noise_direction"), atol=1e-12)
+
+
+def test_per_group_values_average_to_the_statistics():
+    x, y = _constructed()
+    st = gap_statistics(x, y, group_size=50, seed=1)
+    assert {k: v.shape for k, v in st.per_group.items()} == dict.fromkeys(
+        ("gap_length", "gap_direction", "orthogonality", "orthogonality_sq", "noise_direction"), (4,))
+    for stat in ("gap_length", "gap_direction", "orthogonality", "noise_direction"):
+        assert st.per_group[stat].mean() == pytest.approx(st.mean(stat), abs=1e-12), stat
+    assert st.per_group["orthogonality_sq"].mean() == pytest.approx(np.mean(st.samples["orthogonality"] ** 2))
+    two = gap_statistics(x[:100], y[:100], group_size=50, seed=1)
+    assert two.per_group["noise_direction"].shape == (1,), "two groups make one comparison, not two copies"
+
+
 def test_one_group_is_refused_not_nan():
     """One group has no pair of group gaps to compare: a clear error, never a NaN direction."""
     x, y = _constructed(n=59)
@@ -69,7 +109,7 @@ def test_seed_changes_grouping_only():
 
 @pytest.mark.parametrize("case, match", [
     ("shape", "same shape"), ("nan", "NaN"), ("small", "fewer than one group"), ("zero", "zero vector"),
-    ("group", "group_size"),
+    ("group", "group_size"), ("constant", "no two distinct rows"),
 ])
 def test_bad_inputs_raise_clearly(case, match):
     x, y = _constructed(n=60)
@@ -84,6 +124,8 @@ def test_bad_inputs_raise_clearly(case, match):
         y[5] = 0.0
     elif case == "group":
         kwargs["group_size"] = 1
+    elif case == "constant":
+        x[:] = x[0]
     with pytest.raises(ValueError, match=match):
         gap_statistics(x, y, **kwargs)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from c3lib import paper
 from c3lib.chapters import ch07_low_data as lowdata
 from c3lib.transform import C3Transform
 from c3lib.metrics import TABLE_METRICS as METRICS
@@ -117,7 +118,7 @@ def test_bad_pairs_get_clear_errors(pretrained_and_images):
 
 
 def test_paper_table5_is_complete_and_shows_the_claim():
-    for f, rows in lowdata.PAPER_TABLE5.items():
+    for f, rows in paper.TABLE5.items():
         assert set(rows) == set(lowdata.METHODS) and all(len(v) == len(METRICS) for v in rows.values())
     cider = lambda f, m: lowdata.paper_value(f, m, "CIDEr")  # noqa: E731
     assert cider(1, "C3") - cider(1, "ClipCap") > cider(100, "C3") - cider(100, "ClipCap")
@@ -139,33 +140,63 @@ def test_early_stopping_keeps_the_pretrained_decoder_when_no_epoch_helps(pretrai
     assert tuned is not cap and lowdata.pair_loss(tuned, img, CAPS) < lowdata.pair_loss(cap, img, CAPS)
 
 
-def test_claims_on_a_constructed_summary():
-    cider = {1.0: {"ClipCap": 10.0, "C1": 12.0, "C3": 18.0}, 100.0: {"ClipCap": 30.0, "C1": 29.0, "C3": 31.0}}
-    std = {1.0: {"ClipCap": 1.0, "C1": 1.0, "C3": 2.0}, 100.0: {"ClipCap": 0.0, "C1": 0.0, "C3": 0.0}}
-    summary = [{"fraction": f, "method": m, "CIDEr": c, "CIDEr std": std[f][m]} for f, row in cider.items()
-               for m, c in row.items()]
+def _runs(scores, kept=()):
+    """Run rows: (fraction, method) -> one per-item CIDEr array per seed."""
+    return [{"fraction": f, "method": m, "seed": s, "items": {"CIDEr": list(x)}, "kept_pretrained": (f, m) in kept}
+            for (f, m), per in scores.items() for s, x in enumerate(per)]
+
+
+BASE = np.random.default_rng(0).uniform(0, 40, size=50)  # per-image difficulty: cancels when paired
+WOBBLE = np.tile([3.0, -3.0], 25)  # mean 0, large per image: an ordering inside the noise
+
+
+def _seeds(shift, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return [BASE + shift + rng.normal(0, 0.3, 50) for _ in range(k)]
+
+
+def test_claims_are_paired_verdicts_over_items_and_seeds():
+    scores = {(1.0, "ClipCap"): _seeds(0), (1.0, "C3"): _seeds(8, seed=1), (1.0, "C2-corrupt"): _seeds(7, seed=2),
+              (1.0, "C1"): _seeds(1, seed=3), (1.0, "C2-collapse"): _seeds(1, seed=4),
+              (100.0, "ClipCap"): _seeds(0, 1), (100.0, "C3"): _seeds(1, 1, seed=5)}
+    found = lowdata.claims(_runs(scores), (1.0, 100.0), "space A")
+    got = {v.key: v for v in found}
+    assert set(got) == {"v_beats", "v_shrinks", "v_corrupt"} and {v.space for v in found} == {"space A"}
+    assert got["v_beats"].verdict == "held" and got["v_beats"].effect == pytest.approx(8, abs=0.2)
+    assert got["v_beats"].n == 50 and got["v_beats"].seeds == 3
+    assert got["v_shrinks"].verdict == "held" and got["v_shrinks"].effect == pytest.approx(7, abs=0.5)
+    assert got["v_corrupt"].verdict == "held"
+
+
+def test_an_ordering_inside_the_noise_is_within_noise_and_a_reversed_one_not_held():
+    scores = {(1.0, "ClipCap"): _seeds(0), (1.0, "C3"): _seeds(0.3, seed=1), (1.0, "C2-corrupt"): _seeds(0.3, seed=1),
+              (1.0, "C1"): _seeds(-5, seed=3), (5.0, "ClipCap"): _seeds(0), (5.0, "C3"): _seeds(-4, seed=6),
+              (100.0, "ClipCap"): _seeds(0, 1), (100.0, "C3"): _seeds(2, 1, seed=5)}
+    scores[1.0, "C2-collapse"] = [x + 0.3 + WOBBLE for x in scores[1.0, "C3"]]  # collapse "leads" by 0.3 ± 3
+    got = {v.key: v for v in lowdata.claims(_runs(scores), (1.0, 5.0, 100.0), "s")}
+    assert got["v_corrupt"].verdict == "within noise" and got["v_corrupt"].effect == pytest.approx(-0.3, abs=1e-9)
+    assert got["v_beats"].verdict == "held"  # 0.3 over ClipCap with seed noise 0.3/sqrt(50): resolved
+    assert got["v_beats_5"].verdict == "not held" and got["v_beats_5"].high < 0
+    assert got["v_shrinks"].verdict == "not held"  # 0.3 at 1 % against 2 at 100 %: the advantage grows
+
+
+def test_claims_say_what_the_run_cannot_test():
+    one = {(1.0, "ClipCap"): _seeds(0, 1), (1.0, "C3"): _seeds(2, 1)}
+    got = {v.key: v for v in lowdata.claims(_runs(one), (1.0,), "s")}
+    assert got["v_shrinks"].verdict == "not enough data" and got["v_corrupt"].verdict == "not run at this preset"
+    assert got["v_beats"].seeds == 1 and "one seed" in got["v_beats"].method
+    no_clipcap = {k: v for k, v in one.items() if k[1] != "ClipCap"}
+    got = {v.key: v for v in lowdata.claims(_runs(no_clipcap), (1.0, 100.0), "s")}
+    assert got["v_beats"].verdict == got["v_shrinks"].verdict == "not run at this preset"
+
+
+def test_kept_counts_and_mean_advantage():
     runs = [{"fraction": 1.0, "method": "C3", "kept_pretrained": True},
             {"fraction": 1.0, "method": "C1", "kept_pretrained": False},
             {"fraction": 100.0, "method": "C3", "kept_pretrained": True},
             {"fraction": 1.0, "method": "ClipCap", "kept_pretrained": False},
             {"fraction": 0.0, "method": "C3", "kept_pretrained": False}]
-    c = lowdata.claims(summary, runs, (1.0, 100.0))
-    assert c["c3_minus_clipcap_cider"] == {1.0: 8.0, 100.0: 1.0}
-    assert c["c3_beats_supervised_at_smallest"] and c["c3_clearly_beats_supervised_at_smallest"]  # 8 > 2 + 1
-    assert c["advantage_shrinks"] and c["best_at_smallest"] == "C3"
-    assert c["kept_pretrained_per_fraction"] == {1.0: 1, 100.0: 1}
-    assert c["paper_c3_minus_clipcap_cider"][1.0] == pytest.approx(96.4 - 71.1)
-    summary[2]["CIDEr"] = 10.5  # C3 at 1 %: ahead by less than the seed spreads, and the advantage grows
-    c = lowdata.claims(summary, runs, (1.0, 100.0))
-    assert c["c3_beats_supervised_at_smallest"] and not c["c3_clearly_beats_supervised_at_smallest"]
-    assert not c["advantage_shrinks"] and c["best_at_smallest"] == "C1"
-
-
-def test_verdicts_name_the_space_and_leave_the_spread_untested_with_one_seed():
-    found = {"c3_beats_supervised_at_smallest": True, "c3_clearly_beats_supervised_at_smallest": False,
-             "advantage_shrinks": False, "best_at_smallest": "C2-corrupt"}
-    v = lowdata.verdicts(found, "world", seeds_at_smallest=3)
-    assert v == {"world": {lowdata.BEATS: True, lowdata.CLEARLY: False, lowdata.SHRINKS: False,
-                           lowdata.CORRUPT_LEADS: True}}
-    one = lowdata.verdicts({**found, "best_at_smallest": "C1"}, "world", seeds_at_smallest=1)["world"]
-    assert one[lowdata.CLEARLY] is None and one[lowdata.CORRUPT_LEADS] is False
+    assert lowdata.kept_pretrained(runs) == {"1": 1, "100": 1}
+    summary = [{"fraction": f, "method": m, "CIDEr": c} for f, m, c in
+               ((1.0, "ClipCap", 10.0), (1.0, "C3", 18.0), (100.0, "ClipCap", 30.0), (100.0, "C3", 31.0))]
+    assert lowdata.mean_advantage(summary, (1.0, 100.0)) == {"1": 8.0, "100": 1.0}

@@ -3,268 +3,48 @@ audio and video, through a space where audio and video are bound to the image to
 
 World (``smoke``, ``default``): chapter 05's world image-text space; audio and video towers bound to its
 frozen image tower (:mod:`c3lib.binding`); chapter 06's text-only world decoders (C1, C2-collapse,
-C2-corrupt, C3, several seeds), loaded from the run store, caption held-out images, audio clips and videos.
-Collapse removes each modality's own mean, fitted on unpaired training items of that modality; the stored
-decoder is never changed (a copy of its transform gets the new target mean).
-``paper``: ImageBind (huge) with MS-COCO, Clotho and MSR-VTT (:mod:`c3lib.chapters.ch09_other_modalities.paper`).
+C2-corrupt, C3, several seeds), loaded from the run store, caption held-out images, audio clips and videos
+(:mod:`.world`). ``paper``: ImageBind (huge) with MS-COCO, Clotho and MSR-VTT (:mod:`.paper`).
+Claims and the page's sentences: :mod:`.verdicts`.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-from typing import Any, Sequence
+from c3lib.chapter import ChapterResult
+from c3lib.chapters.ch09_other_modalities import paper
+from c3lib.chapters.ch09_other_modalities.setting import (CHAPTER, CLAIM_METRIC, EXPRESSIBLE, METRICS,
+                                                          MODALITIES, VARIANTS, OtherModalitiesConfig)
+from c3lib.chapters.ch09_other_modalities.verdicts import (claims, comparison, item_scores, page, paper_values,
+                                                           saved_binding, saved_summary, table4_frame)
+from c3lib.chapters.ch09_other_modalities.world import (bound_space, chapter06_decoders, retarget, run_world,
+                                                        score_modality, summarise)
 
-import numpy as np
+__all__ = ["CHAPTER", "CLAIM_METRIC", "EXPRESSIBLE", "METRICS", "MODALITIES", "VARIANTS", "OtherModalitiesConfig",
+           "bound_space", "chapter06_decoders", "claims", "item_scores", "retarget", "run", "score_modality",
+           "summarise", "table4_frame"]
 
-from c3lib.config import ChapterConfig
-from c3lib.decoders import CaptionSetup
-
-CHAPTER = "09_other_modalities"
-MODALITIES = ("image", "audio", "video")
-VARIANTS = ("C1", "C2-collapse", "C2-corrupt", "C3")
-METRICS = ("BLEU-1", "METEOR", "ROUGE-L", "CIDEr", "attr_precision", "attr_recall")
-# Paper Table 4 (ImageBind huge; image MS-COCO, audio Clotho, video MSR-VTT): BLEU-1 / METEOR / ROUGE-L.
-PAPER_TABLE4 = {
-    "image": {"C1": (33.5, 12.9, 25.8), "C2-collapse": (53.8, 17.4, 38.6), "C2-corrupt": (64.4, 22.2, 45.8),
-              "C3": (74.0, 26.6, 54.0)},
-    "audio": {"C1": (21.8, 17.3, 18.1), "C2-collapse": (26.7, 20.0, 21.4), "C2-corrupt": (27.6, 20.0, 20.6),
-              "C3": (29.5, 20.1, 23.0)},
-    "video": {"C1": (16.7, 12.6, 15.2), "C2-collapse": (25.1, 17.8, 23.1), "C2-corrupt": (25.2, 18.1, 23.8),
-              "C3": (31.4, 20.0, 26.9)},
-}
-PAPER_METRICS = ("BLEU-1", "METEOR", "ROUGE-L")
-# What each world rendering can carry (c3lib.data.render): the decoder can only be right about these.
-EXPRESSIBLE = {
-    "image": "shape, colour, size, position and the relation between two objects",
-    "audio": "colour (pitch), shape (timbre), size (loudness) and left-right order (onset); no vertical position",
-    "video": "everything the image shows, plus each object's motion (which the image-caption decoder has no "
-             "words for, and which attribute scoring does not count)",
-}
+NOTES = {"selection": "binding epoch chosen on validation audio/video-image pairs, never on test "
+                      "(the official ImageBind code selects on test)",
+         "references": "every modality is scored against the scene's image captions"}
 
 
-@dataclasses.dataclass(frozen=True)
-class OtherModalitiesConfig(ChapterConfig):
-    modalities: tuple[str, ...] = MODALITIES  # image | audio | video
-    variants: tuple[str, ...] = VARIANTS  # chapter 06's decoder variants
-    seeds: tuple[int, ...] = (0, 1, 2)  # chapter 06's decoder seeds
-    n_bind_train: int = 0  # train-split scenes whose (audio|video, image) pairs bind a tower; 0: chapter 05's n_train
-    n_val: int = 500  # validation scenes (val split) to select the binding epoch; never test scenes
-    bind_epochs: int = 0  # epochs of binding; 0: chapter 05's num_epochs (its recipe)
-    control: bool = True  # also bind audio to a fresh (random) image tower: the unbound control
-    meteor: bool = True  # METEOR runs Java
-    setup: CaptionSetup = dataclasses.field(default_factory=CaptionSetup)  # chapter 06's tasks and decoders
-    n_examples: int = 6  # qualitative examples
-    imagebind_weights: str = ""  # paper: local imagebind_huge.pth; "" -> $C3_WEIGHTS/imagebind_huge.pth
+def run(cfg: OtherModalitiesConfig, progress: bool = False) -> ChapterResult:
+    """The chapter: binding, emergent retrieval and Fig 9 statistics, Table 4 per modality and its claims.
 
-    PRESETS = {
-        "smoke": {"seeds": (0,), "n_val": 64, "meteor": False, "n_examples": 4},
-        "default": {},
-        "paper": {"n_val": 1000},
-    }
-
-    def __post_init__(self) -> None:
-        from c3lib.config import ConfigError
-
-        for name, valid in (("modalities", MODALITIES), ("variants", VARIANTS)):
-            bad = [v for v in getattr(self, name) if v not in valid]
-            if bad:
-                raise ConfigError(f"unknown {name} {bad}; valid: {', '.join(valid)}")
-
-
-# ---- chapter 06's decoders: the one place that reaches into chapter 06 ---------------------------------
-def chapter06_decoders(cfg: OtherModalitiesConfig, progress: bool = False, task_fields: dict | None = None):
-    """Chapter 06's text-only decoders ``(task, {(variant, seed): Captioner})`` from the run store, trained
-    there on demand with chapter 06's own settings (never here with other ones): on chapter 06's world task,
-    or on a task made of ``task_fields`` (the paper preset's ImageBind embeddings)."""
-    from c3lib.decoders import train_or_load
-    from c3lib.tasks import CrossModalTask
-
-    setup = cfg.setup
-    if task_fields is not None:
-        task = CrossModalTask(**task_fields)
-    else:
-        task = setup.task("world", cfg.context, progress=progress)
-    caps = {(v, s): train_or_load(task, v, s, setup.decoder, setup.noise_std)[0]
-            for v in cfg.variants for s in cfg.seeds}
-    return task, caps
-
-
-# ---- decoding another modality ---------------------------------------------------------------------------
-def retarget(cap, target_emb: np.ndarray):
-    """A captioner sharing ``cap``'s network whose transform's target mean is that of ``target_emb`` (n, d)
-    (unpaired items of the modality to caption); ``cap`` itself is left as it is."""
-    from c3lib.captioner import Captioner
-
-    target_emb = np.asarray(target_emb, dtype=np.float64)
-    d_in = cap.model.spec.d_in
-    if target_emb.ndim != 2 or target_emb.shape[1] != d_in:
-        raise ValueError(f"the decoder reads {d_in}-d embeddings but this space embeds in "
-                         f"{target_emb.shape[-1] if target_emb.ndim else '?'} dims: it was trained on another space")
-    t = copy.deepcopy(cap.transform)
-    t.mean_target_ = (target_emb / np.linalg.norm(target_emb, axis=1, keepdims=True)).mean(axis=0)
-    return Captioner(cap.model, cap.tokenizer, t, cap.extra)
-
-
-def score_modality(cap, unpaired: np.ndarray, test_emb: np.ndarray, refs: Sequence[Sequence[str]],
-                   attributes: Sequence[dict] | None, meteor: bool) -> tuple[dict, list[str]]:
-    """Caption ``test_emb`` (n, d) with ``cap`` retargeted to ``unpaired``; caption metrics and, where
-    ``attributes`` (world ground truth) are given, attribute precision and recall."""
-    from c3lib.metrics import caption_metrics
-    from c3lib.data.world import score_caption
-
-    preds = retarget(cap, unpaired).caption_raw(test_emb, modality="target")
-    m = caption_metrics(preds, refs, meteor=meteor)
-    out = {k: m.get(k) for k in PAPER_METRICS + ("CIDEr",)}
-    out["attr_precision"] = out["attr_recall"] = None  # real data has no ground-truth attributes
-    if attributes is not None:
-        s = [score_caption(p, a) for p, a in zip(preds, attributes)]
-        out["attr_precision"] = 100.0 * float(np.mean([x["precision"] for x in s]))
-        out["attr_recall"] = 100.0 * float(np.mean([x["recall"] for x in s]))
-    return out, preds
-
-
-# ---- the world run ---------------------------------------------------------------------------------------
-def bound_space(cfg: OtherModalitiesConfig, n_test: int, progress: bool = False) -> dict[str, Any]:
-    """Chapter 05's image-text space, audio and video towers bound to its frozen image tower, and every
-    modality's embeddings: ``train`` (unpaired, for the means) and ``test`` (the held-out scenes)."""
-    import time
-
-    from c3lib import binding, spaces
-    from c3lib.contrastive import TrainSpec, embed
-    from c3lib.encoders.towers import ImageTower
-    from c3lib.runstore import run_path
-
-    space = spaces.load_or_train_space("image-text", cfg.context, progress=progress)
-    ccfg, model, vocab = space["config"], space["model"], space["vocab"]
-    bound_mods = tuple(m for m in cfg.modalities if m in binding.MODALITIES)
-    t0 = time.perf_counter()
-    tr = binding.world_items(ccfg, "train", cfg.n_bind_train or ccfg.n_train, vocab, bound_mods)
-    va = binding.world_items(ccfg, "val", cfg.n_val, vocab, bound_mods)
-    te = binding.world_items(ccfg, "test", n_test, vocab, bound_mods)
-    render_s = time.perf_counter() - t0
-    spec = TrainSpec(cfg.bind_epochs or ccfg.num_epochs, ccfg.batch_size, ccfg.lr, seed=cfg.seed)
-    world = {k: v for k, v in ccfg.to_dict().items() if k not in ("data_dir", "spaces")}
-    space_name = "world" if cfg.preset == "default" else f"world-{cfg.preset}"
-    train = {"image": embed(model.tower_a, tr["image"])}
-    test = {"image": embed(model.tower_a, te["image"]), "text": embed(model.tower_b, te["text_ids"][:, 0])}
-    binds, controls = {}, {}
-    for mod in bound_mods:
-        t1 = time.perf_counter()
-        b, loaded = binding.load_or_bind(mod, model.tower_a, tr, va, ccfg.dim, spec,
-                                         run_path(CHAPTER, space_name, f"bind-{mod}", cfg.seed), world)
-        binds[mod] = {"best_epoch": b.best_epoch, "val_R@1": b.val_recall, "loaded": loaded,
-                      "seconds": time.perf_counter() - t1, "epochs": spec.num_epochs,
-                      "val_curve": b.history.get("val_R@1", [])}
-        train[mod], test[mod] = embed(b.tower, tr[mod]), embed(b.tower, te[mod])
-        if cfg.control and mod == "audio":
-            import torch
-
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(10_000 + cfg.seed)
-                fresh = ImageTower(ccfg.dim).eval()
-            t1 = time.perf_counter()
-            c, loaded = binding.load_or_bind(mod, fresh, tr, va, ccfg.dim, spec,
-                                             run_path(CHAPTER, space_name, f"bind-{mod}-fresh-image", cfg.seed),
-                                             {**world, "control": "fresh image tower", "seed": 10_000 + cfg.seed})
-            name = f"{mod} (fresh image tower)"
-            controls[name] = embed(c.tower, te[mod])
-            binds[name] = {"best_epoch": c.best_epoch, "val_R@1": c.val_recall, "loaded": loaded,
-                           "seconds": time.perf_counter() - t1, "epochs": spec.num_epochs}
-    return {"space": space, "ccfg": ccfg, "train": train, "test": test, "binds": binds, "controls": controls,
-            "scenes": te["scenes"], "captions": te["captions"], "render_s": render_s,
-            "test_images": te["image"]}
-
-
-def run(cfg: OtherModalitiesConfig, progress: bool = False) -> dict[str, Any]:
-    """The chapter: binding, emergent retrieval and Fig 9 statistics, and Table 4 on the world.
-
-    Returns JSON-able ``runs`` (one row per modality, variant, seed), ``summary`` (mean over seeds),
-    ``binding`` (per modality: emergent R@1/R@5 to text, chance, gap length, Table 1 statistics),
-    ``examples``, and, not for saving, ``thumbs``.
+    ``metrics``: ``summary`` (means over seeds), ``binding``, ``runs`` (one row per modality, variant and seed,
+    with per-item scores), ``timing``, ``n_test``, ``notes``. ``artifacts``: the summary with stds, the full
+    binding report, the examples and their thumbnails (for the page's tables and figures).
     """
     if cfg.preset == "paper":
-        from c3lib.chapters.ch09_other_modalities import paper
-
-        return paper.run(cfg, chapter06_decoders, score_modality, summarise, progress)
-    import time
-
-    from c3lib import binding
-
-    t0 = time.perf_counter()
-    task, decoders = chapter06_decoders(cfg, progress)
-    decoders_s = time.perf_counter() - t0
-    n_test = len(task.test_emb)
-    bs = bound_space(cfg, n_test, progress)
-    attrs = [bs["scenes"].attributes(i) for i in range(n_test)]
-    if attrs != task.attributes or not np.allclose(bs["test"]["image"], task.test_emb, atol=1e-4):
-        raise RuntimeError("chapter 06's test scenes differ from the ones rendered here; the world changed")
-    emb = {m: bs["test"][m] for m in cfg.modalities}
-    report = binding.against_text({**emb, **bs["controls"]}, bs["test"]["text"])
-    for m in report:
-        report[m].update(bs["binds"].get(m, {}))
-    unpaired = {"image": task.unpaired_emb, **{m: bs["train"][m] for m in cfg.modalities if m != "image"}}
-    runs, examples = [], {"references": task.test_refs[:cfg.n_examples], "attributes": attrs[:cfg.n_examples]}
-    for mod in cfg.modalities:
-        for (variant, seed), cap in decoders.items():
-            m, preds = score_modality(cap, unpaired[mod], emb[mod], task.test_refs, attrs, cfg.meteor)
-            runs.append({"modality": mod, "variant": variant, "seed": seed, **m})
-            if seed == cfg.seeds[0]:
-                examples.setdefault(mod, {})[variant] = preds[:cfg.n_examples]
-    return {"runs": runs, "summary": summarise(runs), "binding": report, "examples": examples,
-            "timing": {"decoders_s": decoders_s, "render_s": bs["render_s"],
-                       "binding_s": {m: b["seconds"] for m, b in bs["binds"].items()},
-                       "binding_loaded": {m: b["loaded"] for m, b in bs["binds"].items()}},
-            "n_test": n_test, "space": {"gap": bs["space"]["trained"]["gap"], "dim": bs["ccfg"].dim},
-            "thumbs": list((bs["test_images"][:cfg.n_examples].permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8))}
-
-
-def summarise(runs: list[dict]) -> dict[str, dict[str, dict]]:
-    """``summary[modality][variant]`` = mean over seeds of :data:`METRICS` (``None`` stays ``None``), their
-    std (``<metric> std``) and ``n_seeds``."""
-    out: dict[str, dict[str, dict]] = {}
-    for r in runs:
-        out.setdefault(r["modality"], {}).setdefault(r["variant"], [])
-    for mod, per in out.items():
-        for variant in per:
-            rows = [r for r in runs if r["modality"] == mod and r["variant"] == variant]
-            s: dict[str, Any] = {"n_seeds": len(rows)}
-            for k in METRICS:
-                vals = [r[k] for r in rows if r.get(k) is not None]
-                s[k] = float(np.mean(vals)) if vals else None
-                s[f"{k} std"] = float(np.std(vals)) if vals else None
-            per[variant] = s
-    return out
-
-
-# ---- claims ----------------------------------------------------------------------------------------------
-def claims(summary: dict[str, dict[str, dict]], metric: str = "BLEU-1") -> dict[str, dict[str, bool | None]]:
-    """Per modality, the paper's claims on ``metric``'s mean (BLEU-1, Table 4's first column):
-
-    * ``C3 beats C1``;
-    * ``each component helps``: collapse and corrupt each beat C1, and C3 beats each of them (adding the
-      other component helps too);
-    * ``ranking matches the paper's``: the variants strictly ordered by ``metric`` as in Table 4 for that
-      modality (a tie is no match).
-
-    A claim whose variants are missing, or whose metric is ``None``, is ``None`` (not tested).
-    """
-    col = PAPER_METRICS.index(metric) if metric in PAPER_METRICS else None
-    out = {}
-    for mod, per in summary.items():
-        m = {v: r.get(metric) for v, r in per.items() if r.get(metric) is not None}
-        have = lambda *vs: all(v in m for v in vs)  # noqa: E731
-        c: dict[str, bool | None] = {
-            "C3 beats C1": m["C3"] > m["C1"] if have("C3", "C1") else None,
-            "each component helps": (m["C2-collapse"] > m["C1"] and m["C2-corrupt"] > m["C1"]
-                                     and m["C3"] > m["C2-collapse"] and m["C3"] > m["C2-corrupt"])
-            if have(*VARIANTS) else None,
-        }
-        paper = PAPER_TABLE4.get(mod)
-        if paper is not None and col is not None and have(*paper):
-            theirs = sorted(paper, key=lambda v: paper[v][col])  # worst to best; Table 4 has no ties
-            c["ranking matches the paper's"] = all(m[a] < m[b] for a, b in zip(theirs, theirs[1:]))
-        else:
-            c["ranking matches the paper's"] = None
-        out[mod] = c
-    return out
+        out = paper.run(cfg, chapter06_decoders, score_modality, summarise, progress)
+    else:
+        out = run_world(cfg, progress)
+    found = claims(out["runs"], cfg.modalities)
+    prose, markdown = page(out, found, cfg)
+    metrics = {"summary": saved_summary(out["summary"]), "binding": saved_binding(out["binding"]),
+               "runs": out["runs"], "timing": out["timing"], "n_test": out["n_test"], "notes": NOTES}
+    return ChapterResult(CHAPTER, metrics, found, comparison(out["summary"], out["binding"], cfg.modalities,
+                                                             cfg.variants),
+                         paper_values(), prose, markdown,
+                         {"summary": out["summary"], "binding": out["binding"], "examples": out["examples"],
+                          "thumbs": out["thumbs"]})
