@@ -1,0 +1,267 @@
+"""A ClipCap-style captioner: MLP mapping network (embedding -> prefix of 10 vectors) + a causal LM.
+
+Mapping (ClipCap's MLP): ``d -> (d_lm * prefix_len) // 2 -> d_lm * prefix_len`` with tanh. The prefix is
+put in front of the caption's token embeddings; the loss is next-token cross-entropy on caption tokens.
+``default``: a small GPT-2 config with random init and a word-level tokenizer (offline);
+``paper``: GPT-2 124M (``lm="gpt2"``) with its tokenizer, at the revision :mod:`c3lib.download` pins and checks.
+
+Decoding: greedy as the official code (stop at ``.``, end-of-sentence or 67 tokens) or beam search; the
+unknown-word and padding tokens of the word-level tokenizer are never emitted.
+
+Guard (``check_inputs``): a fitted captioner refuses inputs whose dim differs from training, NaN, and
+inputs that were not passed through its C3 transform. Heuristic for the last: transformed rows are unit
+norm (|norm - 1| < 1e-3); and when the transform collapses, a batch of >= 16 rows whose mean has norm
+> 0.5 * ||mu|| and cosine > 0.8 with a fitted modality mean ``mu`` still carries that mean (not collapsed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from c3lib import devices, download
+from c3lib.checks import AT_LEAST_1, number
+from c3lib.transform import C3Transform
+from c3lib.atomic import atomic_path, write_json
+from c3lib.tokenizer import CaptionTokenizer
+
+MAX_TOKENS = 67  # official code's greedy decoding limit
+
+
+@dataclasses.dataclass
+class CaptionerSpec:
+    """What is needed to rebuild the network: input dim, prefix length, LM config."""
+
+    d_in: int
+    prefix_len: int = 10
+    lm: str = "small"  # "small" (random init GPT-2 config) | "gpt2" (pretrained 124M)
+    n_layer: int = 2
+    n_embd: int = 128
+    n_head: int = 4
+    vocab_size: int = 0
+    tokenizer: str = "word"  # word | gpt2
+
+
+def build_lm(spec: CaptionerSpec, pretrained: bool = True) -> nn.Module:
+    """The causal LM: a GPT-2 of ``spec``'s size (random init) or GPT-2 124M (the pinned, checked download)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+    if spec.lm == "gpt2":
+        if not pretrained:
+            return GPT2LMHeadModel(GPT2Config())
+        return GPT2LMHeadModel.from_pretrained(str(download.ensure("gpt2")), local_files_only=True)
+    cfg = GPT2Config(n_layer=spec.n_layer, n_embd=spec.n_embd, n_head=spec.n_head, vocab_size=spec.vocab_size,
+                     n_positions=spec.prefix_len + MAX_TOKENS + 8, bos_token_id=None, eos_token_id=None)
+    return GPT2LMHeadModel(cfg)
+
+
+class ClipCap(nn.Module):
+    """``forward(prefix_emb (B, d), tokens (B, T), mask (B, T)) -> logits (B, prefix_len + T, vocab)``."""
+
+    def __init__(self, spec: CaptionerSpec, pretrained: bool = True):
+        super().__init__()
+        self.spec = spec
+        self.lm = build_lm(spec, pretrained)
+        d_lm = self.lm.config.n_embd
+        self.d_lm = d_lm
+        self.mapping = nn.Sequential(
+            nn.Linear(spec.d_in, d_lm * spec.prefix_len // 2), nn.Tanh(),
+            nn.Linear(d_lm * spec.prefix_len // 2, d_lm * spec.prefix_len))
+
+    def prefix(self, emb: torch.Tensor) -> torch.Tensor:
+        return self.mapping(emb).view(emb.shape[0], self.spec.prefix_len, self.d_lm)  # [B, P, d_lm]
+
+    def forward(self, emb: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor | None = None):
+        tok_emb = self.lm.transformer.wte(tokens)  # [B, T, d_lm]
+        x = torch.cat([self.prefix(emb), tok_emb], dim=1)  # [B, P+T, d_lm]
+        if mask is not None:
+            ones = torch.ones(mask.shape[0], self.spec.prefix_len, dtype=mask.dtype, device=mask.device)
+            mask = torch.cat([ones, mask], dim=1)
+        return self.lm(inputs_embeds=x, attention_mask=mask).logits
+
+    def loss(self, emb: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean next-token cross-entropy over the real (unpadded) caption tokens."""
+        logits = self(emb, tokens, mask)[:, self.spec.prefix_len - 1:-1]  # predicts tokens[:, t]
+        flat = logits.reshape(-1, logits.shape[-1])
+        target = tokens.masked_fill(mask == 0, -100).reshape(-1)
+        return nn.functional.cross_entropy(flat, target, ignore_index=-100)
+
+
+class Captioner:
+    """A trained ClipCap + its tokenizer + its fitted C3 transform; captions raw embeddings of a modality."""
+
+    def __init__(self, model: ClipCap, tokenizer: CaptionTokenizer, transform: C3Transform,
+                 extra: dict[str, Any] | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.transform = transform
+        self.extra = dict(extra or {})  # e.g. the image "encoder" spec read by c3lib.evaluate
+
+    # ---- input guard -------------------------------------------------------------------------------
+    def check_inputs(self, emb: np.ndarray) -> np.ndarray:
+        """Raise a clear error unless ``emb`` (n, d) looks like an output of this captioner's transform."""
+        arr = np.asarray(emb.detach().cpu() if isinstance(emb, torch.Tensor) else emb, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != self.model.spec.d_in:
+            raise ValueError(f"captioner was trained on dim {self.model.spec.d_in}, got input shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError("captioner input contains NaN or infinite values")
+        norms = np.linalg.norm(arr, axis=1)
+        if np.abs(norms - 1).max() > 1e-3:
+            raise ValueError("captioner input is not unit norm: it was not passed through the C3 transform; "
+                             "use Captioner.caption_raw(emb, modality) or transform.transform(..., train=False)")
+        if self.transform.collapse and len(arr) >= 16:
+            m = arr.mean(axis=0)
+            for name in ("mean_source_", "mean_target_"):
+                mu = getattr(self.transform, name, None)
+                if mu is None:
+                    continue
+                cos = m @ mu / (np.linalg.norm(m) * np.linalg.norm(mu) + 1e-12)
+                if np.linalg.norm(m) > 0.5 * np.linalg.norm(mu) and cos > 0.8:
+                    raise ValueError(f"captioner input still carries the fitted {name[:-1]} (cosine {cos:.2f}):"
+                                     " it was normalised but not collapsed; transform it first")
+        return arr
+
+    # ---- decoding ----------------------------------------------------------------------------------
+    def caption_raw(self, emb: Any, modality: str = "target", **kw: Any) -> list[str]:
+        """Transform raw embeddings of ``modality`` for inference, then caption them."""
+        return self.caption(self.transform.transform(emb, modality=modality, train=False), **kw)
+
+    @torch.no_grad()
+    def caption(self, emb: Any, beam_size: int = 1, batch_size: int = 256, max_tokens: int = MAX_TOKENS,
+                guard: bool = True) -> list[str]:
+        """Captions of transformed embeddings ``emb`` (n, d): greedy (``beam_size=1``) or beam search.
+
+        ``guard=False`` skips the transformed-input check (dim and NaN are still checked): for experiments
+        that feed deliberately shifted inputs (chapter 10).
+        """
+        number("beam_size", beam_size, AT_LEAST_1, integer=True)
+        number("max_tokens", max_tokens, AT_LEAST_1, integer=True)
+        number("batch_size", batch_size, AT_LEAST_1, integer=True)
+        if guard:
+            arr = self.check_inputs(emb)
+        else:
+            arr = np.asarray(emb, dtype=np.float64)
+            if arr.ndim != 2 or arr.shape[1] != self.model.spec.d_in or not np.isfinite(arr).all():
+                raise ValueError(f"captioner expects finite (n, {self.model.spec.d_in}) inputs, got {arr.shape}")
+        x = torch.as_tensor(arr, dtype=torch.float32, device=next(self.model.parameters()).device)
+        out: list[str] = []
+        for i in range(0, len(x), batch_size):
+            if beam_size == 1:
+                ids = greedy(self.model, x[i:i + batch_size], self.tokenizer, max_tokens)
+            else:
+                ids = [beam(self.model, e, self.tokenizer, beam_size, max_tokens) for e in x[i:i + batch_size]]
+            out += [self.tokenizer.decode(s) for s in ids]
+        return out
+
+    # ---- persistence -------------------------------------------------------------------------------
+    def save(self, run_dir: str | os.PathLike) -> Path:
+        """Write ``config.json``, ``model.safetensors``, the tokenizer and ``transform.json`` to ``run_dir``."""
+        from safetensors.torch import save_model
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(run_dir / "model.safetensors") as tmp:
+            save_model(self.model, str(tmp))
+        self.tokenizer.save(run_dir)
+        write_json(run_dir / "transform.json", self.transform.state())
+        write_json(run_dir / "config.json", {"spec": dataclasses.asdict(self.model.spec), "extra": self.extra})
+        return run_dir
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike, device: str = "auto") -> "Captioner":
+        from safetensors.torch import load_model
+        run_dir, device = Path(run_dir), devices.resolve(device)
+        if not (run_dir / "config.json").exists():
+            raise FileNotFoundError(f"{run_dir} holds no trained captioner (config.json missing)")
+        cfg, state = _read_json(run_dir / "config.json"), _read_json(run_dir / "transform.json")
+        try:
+            spec = CaptionerSpec(**cfg["spec"])
+            transform = C3Transform.from_state(state)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{run_dir}: config.json or transform.json lacks what a captioner needs ({err!r})") from None
+        model = ClipCap(spec, pretrained=False)
+        try:
+            load_model(model, str(run_dir / "model.safetensors"), device=device)
+        except Exception as err:  # safetensors raises its own error types for a torn file
+            raise ValueError(f"{run_dir / 'model.safetensors'} is not readable weights of this captioner "
+                             f"({type(err).__name__}: {err})") from None
+        tok = CaptionTokenizer.load(run_dir, spec.tokenizer)
+        return cls(model.to(device), tok, transform, cfg.get("extra"))
+
+
+def _read_json(path: Path) -> Any:
+    """JSON of ``path``; a missing or corrupt file is an error that names it."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: the run is incomplete") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}): the run is damaged; retrain it") from None
+
+
+def _stop_ids(tok: CaptionTokenizer) -> set[int]:
+    return {i for i in (tok.eos_id, tok.period_id) if i is not None}
+
+
+def _banned_ids(tok: CaptionTokenizer) -> list[int]:
+    """Ids never emitted: unknown-word and padding tokens (a caption of '<unk>'s says nothing)."""
+    return sorted({i for i in (getattr(tok, "unk_id", None), tok.pad_id) if i is not None and i != tok.eos_id})
+
+
+def greedy(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, max_tokens: int) -> list[list[int]]:
+    """Batched greedy decoding (B, d) -> token lists, each cut after its first ``.``/EOS (kept: ``.``)."""
+    stops = _stop_ids(tok)
+    banned = _banned_ids(tok)
+    x = model.prefix(emb)  # [B, P, d_lm]
+    ids = torch.empty(len(emb), 0, dtype=torch.long, device=emb.device)
+    done = torch.zeros(len(emb), dtype=torch.bool, device=emb.device)
+    past = None
+    step_in = x
+    for _ in range(max_tokens):
+        out = model.lm(inputs_embeds=step_in, past_key_values=past, use_cache=True)
+        past = out.past_key_values
+        logits = out.logits[:, -1]  # [B, V]
+        logits[:, banned] = -torch.inf
+        nxt = logits.argmax(-1)  # [B]
+        ids = torch.cat([ids, nxt[:, None]], dim=1)
+        done |= torch.isin(nxt, torch.tensor(sorted(stops), device=emb.device))
+        if done.all():
+            break
+        step_in = model.lm.transformer.wte(nxt)[:, None]  # [B, 1, d_lm]
+    result = []
+    for row in ids.tolist():
+        cut = next((k for k, t in enumerate(row) if t in stops), len(row) - 1)
+        result.append(row[:cut + 1])
+    return result
+
+
+def beam(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, beam_size: int, max_tokens: int) -> list[int]:
+    """Beam search for one embedding (d,): keeps ``beam_size`` hypotheses by summed log-prob / length."""
+    stops = _stop_ids(tok)
+    banned = _banned_ids(tok)
+    prefix = model.prefix(emb[None])  # [1, P, d_lm]
+    beams: list[tuple[float, list[int]]] = [(0.0, [])]
+    finished: list[tuple[float, list[int]]] = []
+    for _ in range(max_tokens):
+        cand = []
+        for score, seq in beams:
+            t = torch.tensor([seq], dtype=torch.long, device=emb.device)
+            x = torch.cat([prefix, model.lm.transformer.wte(t)], dim=1)
+            logits = model.lm(inputs_embeds=x).logits[0, -1]
+            logits[banned] = -torch.inf
+            logp = logits.log_softmax(-1)
+            top = logp.topk(beam_size)
+            cand += [(score + v, seq + [i]) for v, i in zip(top.values.tolist(), top.indices.tolist())]
+        cand.sort(key=lambda c: -c[0])
+        beams = []
+        for score, seq in cand[:beam_size]:
+            (finished if seq[-1] in stops else beams).append((score, seq))
+        if not beams:
+            break
+    finished += beams
+    return max(finished, key=lambda c: c[0] / len(c[1]))[1]

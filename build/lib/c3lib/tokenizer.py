@@ -1,0 +1,133 @@
+"""The project's one word tokenizer, and the vocabularies built on it.
+
+- :func:`words`: lower-cased alphanumeric words, punctuation dropped; what the world text tower reads
+  (:class:`Vocab`) and what the caption metrics compare (:func:`c3lib.metrics.tokenize`).
+- :class:`CaptionTokenizer`: the decoder's tokenizer, an offline word-level vocabulary (``default``) or
+  GPT-2's BPE (``paper``). It keeps ``.`` as a token, since greedy decoding stops at it.
+
+Why word-level offline for the decoder: no network here, and GPT-2's BPE cannot be loaded without a download (offline
+``from_pretrained`` may silently return an empty tokenizer). A word-level vocabulary built from the
+training captions with the ``tokenizers`` library is exact, tiny (a few thousand entries for Flickr8k)
+and saved with each run as ``tokenizer.json``, so a saved captioner always decodes with its own
+vocabulary. Lower-cased, punctuation split off; ``.`` is its own token (greedy decoding stops at it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+from c3lib import download
+
+SPECIALS = ("[PAD]", "[UNK]", "[EOS]")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def words(text: str) -> list[str]:
+    """``"A Dog, running."`` -> ``["a", "dog", "running"]``."""
+    return _WORD.findall(text.lower())
+
+
+PAD, UNK = 0, 1
+
+
+class Vocab:
+    """A word-level vocabulary built from captions; ids 0 and 1 are padding and unknown words."""
+
+    def __init__(self, tokens: Sequence[str]):
+        self.words = ["<pad>", "<unk>", *sorted(set(tokens) - {"<pad>", "<unk>"})]
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    @classmethod
+    def build(cls, captions: Sequence[str]) -> "Vocab":
+        return cls([w for c in captions for w in words(c)])
+
+    def encode(self, captions: Sequence[str], max_len: int = 16) -> "torch.Tensor":
+        """Token ids ``(n, max_len)``, right-padded with 0."""
+        import torch
+
+        out = torch.zeros(len(captions), max_len, dtype=torch.long)
+        for i, c in enumerate(captions):
+            ids = [self.index.get(w, UNK) for w in words(c)][:max_len]
+            out[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return out
+
+
+class CaptionTokenizer:
+    """Thin wrapper exposing ``encode``/``decode`` and the ids decoding needs (``eos_id``, ``period_id``)."""
+
+    def __init__(self, backend, kind: str):
+        self.backend = backend  # tokenizers.Tokenizer (word) or a transformers tokenizer (gpt2)
+        self.kind = kind
+        if kind == "word":
+            self.vocab_size = backend.get_vocab_size()
+            self.pad_id = backend.token_to_id("[PAD]")
+            self.eos_id = backend.token_to_id("[EOS]")
+            self.period_id = backend.token_to_id(".")
+            self.unk_id = backend.token_to_id("[UNK]")
+        else:
+            self.vocab_size = len(backend)
+            if self.vocab_size < 1000:
+                raise RuntimeError(f"GPT-2 tokenizer has only {self.vocab_size} entries: loaded offline "
+                                   "without its files? Fetch them: python -m c3lib.download --only gpt2")
+            self.eos_id = backend.eos_token_id
+            self.pad_id = self.eos_id
+            self.unk_id = None
+            self.period_id = backend.convert_tokens_to_ids(".")
+
+    @classmethod
+    def train_word_level(cls, captions: Sequence[str], min_freq: int = 1) -> "CaptionTokenizer":
+        """Build a word-level vocabulary from ``captions`` (the training split only)."""
+        from tokenizers import Tokenizer, normalizers, pre_tokenizers
+        from tokenizers.models import WordLevel
+        from tokenizers.trainers import WordLevelTrainer
+
+        tok = Tokenizer(WordLevel(unk_token="[UNK]"))
+        tok.normalizer = normalizers.Lowercase()
+        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        trainer = WordLevelTrainer(special_tokens=list(SPECIALS), min_frequency=min_freq)
+        tok.train_from_iterator([c for c in captions] + ["."], trainer=trainer)
+        return cls(tok, "word")
+
+    @classmethod
+    def gpt2(cls) -> "CaptionTokenizer":
+        """GPT-2's tokenizer at the revision :mod:`c3lib.download` pins (fetched and checked once: ``paper`` only)."""
+        from transformers import AutoTokenizer
+        return cls(AutoTokenizer.from_pretrained(str(download.ensure("gpt2")), local_files_only=True), "gpt2")
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` followed by ``eos_id``."""
+        if self.kind == "word":
+            ids = self.backend.encode(text).ids
+        else:
+            ids = self.backend.encode(text)
+        return list(ids) + [self.eos_id]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        ids = [int(i) for i in ids if int(i) not in (self.eos_id, self.pad_id)]
+        if self.kind == "word":
+            return self.backend.decode(ids).replace(" .", ".").replace(" ,", ",").strip()
+        return self.backend.decode(ids).strip()
+
+    def save(self, folder: str | os.PathLike) -> None:
+        folder = Path(folder)
+        if self.kind == "word":
+            from c3lib.atomic import atomic_path
+            with atomic_path(folder / "tokenizer.json") as tmp:
+                self.backend.save(str(tmp))
+        else:
+            self.backend.save_pretrained(str(folder / "tokenizer"))
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, kind: str) -> "CaptionTokenizer":
+        folder = Path(folder)
+        if kind == "word":
+            from tokenizers import Tokenizer
+            try:
+                return cls(Tokenizer.from_file(str(folder / "tokenizer.json")), "word")
+            except Exception as err:  # tokenizers raises its own Exception type for a torn or missing file
+                raise ValueError(f"{folder / 'tokenizer.json'} is not a readable tokenizer ({err})") from None
+        from transformers import AutoTokenizer
+        return cls(AutoTokenizer.from_pretrained(str(folder / "tokenizer")), "gpt2")
