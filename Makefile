@@ -48,8 +48,9 @@ book: setup
 html: $(if $(wildcard $(VENV)/.installed),setup,$(HTML_VENV)/.installed)
 	PYTHONPATH=$(CURDIR) $(HTML_PY) -m c3lib.book --html-only
 
-# make chapter N=01 [PRESET=smoke]
+# make chapter N=01 [PRESET=smoke]; at PRESET=paper the pinned models are fetched and verified first
 chapter: setup
+	$(if $(filter paper,$(PRESET)),$(PY) -m c3lib.download --preset paper)
 	C3_DATA=$(DATA) $(PY) -m c3lib.book --only $(N) --preset $(or $(PRESET),default) --no-html
 
 # book/*.ipynb are committed: clean leaves them (git checkout book/ restores chapters you re-executed)
