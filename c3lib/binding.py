@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +185,7 @@ def load_or_bind(modality: str, image_tower: nn.Module, train: dict, val: dict, 
     from c3lib import runstore
 
     image_sha = weights_sha(image_tower)
-    key = key_of({"modality": modality, "spec": asdict(spec), "dim": dim, "n_train": len(train["image"]),
+    key = key_of({"modality": modality, "spec": spec.key_settings(), "dim": dim, "n_train": len(train["image"]),
                   "n_val": len(val["image"]), "input_shape": list(train[modality].shape[1:]),
                   "image_tower": image_sha, "world": depends_on})
     n_bins = train[modality].shape[-1] if modality == "audio" else None

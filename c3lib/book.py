@@ -12,9 +12,9 @@ kernel computes with ``--threads`` threads (default 1, so the numbers are those 
 whatever ``--jobs`` is) and seeded global generators (``c3lib.parallel.worker_env``); a chapter's own pool
 gets ``--jobs`` processes, so ``--jobs 1`` computes in one process at a time.
 
-The data folder comes from ``--data-dir`` or ``$C3_DATA`` (read by the chapters themselves, so no
-machine-specific path is written into the executed notebooks). jupyter-book never executes anything itself
-(``execute_notebooks: off``), and its build is strict: a warning fails the build.
+The data folder comes from ``--data-dir`` or ``$C3_DATA`` (read by the chapters, so no machine's path is in
+the executed notebooks; a whole book first checks it holds what it reads, ``c3lib.data.verify.missing_data``).
+jupyter-book never executes anything itself (``execute_notebooks: off``); its build is strict (warnings fail).
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ import dataclasses
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
 from c3lib.atomic import atomic_path, write_text
 from c3lib.config import PRESET_NAMES
+from c3lib.data.verify import missing_data
 from c3lib.paths import REPO_ROOT
 
 KERNEL = "c3"
@@ -57,8 +59,6 @@ def execute(notebook: Path, out_dir: Path, preset: str, data_dir: str = "", kern
     executed copy is then cleaned for reading (``clean_executed``), its stderr kept in ``out_dir/logs``.
     With ``threads`` the kernel gets a book worker's environment (``c3lib.parallel.worker_env``).
     """
-    import tempfile
-
     import papermill as pm
 
     from c3lib.parallel import worker_env
@@ -331,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1 or args.threads < 1:
         ap.error("--jobs and --threads must be at least 1")
     if not args.html_only:
+        if not args.only and (why := missing_data(args.preset, args.data_dir)):
+            raise SystemExit(f"[book] {why}")
         t0 = time.perf_counter()
         nbs = chapters(args.only)
         print(f"[book] {len(nbs)} chapters at preset={args.preset}, {args.jobs} at a time, "

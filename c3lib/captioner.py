@@ -3,7 +3,7 @@
 Mapping (ClipCap's MLP): ``d -> (d_lm * prefix_len) // 2 -> d_lm * prefix_len`` with tanh. The prefix is
 put in front of the caption's token embeddings; the loss is next-token cross-entropy on caption tokens.
 ``default``: a small GPT-2 config with random init and a word-level tokenizer (offline);
-``paper``: GPT-2 124M (``lm="gpt2"``, downloaded at run time) with its tokenizer.
+``paper``: GPT-2 124M (``lm="gpt2"``) with its tokenizer, at the revision :mod:`c3lib.download` pins and checks.
 
 Decoding: greedy as the official code (stop at ``.``, end-of-sentence or 67 tokens) or beam search; the
 unknown-word and padding tokens of the word-level tokenizer are never emitted.
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from c3lib import devices, download
 from c3lib.atomic import atomic_path, write_json
 from c3lib.checks import AT_LEAST_1, number
 from c3lib.runstore import verify_run
@@ -69,13 +70,17 @@ def _small_lm(spec: CaptionerSpec, pretrained: bool) -> nn.Module:
 
 
 def _gpt2(spec: CaptionerSpec, pretrained: bool) -> nn.Module:
-    """GPT-2 124M: its weights from the Hub (or its local cache) to train; a bare config to load saved weights."""
+    """GPT-2 124M: to train, its weights from the folder :mod:`c3lib.download` pins and checks (read with
+    ``local_files_only``); a bare config to load saved weights."""
     from transformers import GPT2Config, GPT2LMHeadModel
-    return GPT2LMHeadModel.from_pretrained("gpt2") if pretrained else GPT2LMHeadModel(GPT2Config())
+    if not pretrained:
+        return GPT2LMHeadModel(GPT2Config())
+    return GPT2LMHeadModel.from_pretrained(str(download.ensure("gpt2")), local_files_only=True)
 
 
 def build_lm(spec: CaptionerSpec, pretrained: bool = True) -> nn.Module:
-    """The causal LM of ``spec.lm``: a GPT-2 of ``spec``'s size (random init) or GPT-2 124M."""
+    """The causal LM of ``spec.lm``: a GPT-2 of ``spec``'s size (random init) or GPT-2 124M (the pinned,
+    checked download)."""
     return {"small": _small_lm, "gpt2": _gpt2}[spec.lm](spec, pretrained)
 
 
@@ -191,11 +196,12 @@ class Captioner:
         return run_dir
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike, device: str = "cpu") -> "Captioner":
-        """The captioner saved in ``run_dir``; a run of the run store is checked against its manifest first
-        (:func:`c3lib.runstore.verify_run`: a damaged file is refused, naming it; no manifest: a warning)."""
+    def load(cls, run_dir: str | os.PathLike, device: str = "auto") -> "Captioner":
+        """The captioner saved in ``run_dir``, on ``device`` (``auto``: :func:`c3lib.devices.resolve`); a run of
+        the run store is checked against its manifest first (:func:`c3lib.runstore.verify_run`: a damaged file
+        is refused, naming it; no manifest: a warning)."""
         from safetensors.torch import load_model
-        run_dir = Path(run_dir)
+        run_dir, device = Path(run_dir), devices.resolve(device)
         if not (run_dir / "config.json").exists():
             raise FileNotFoundError(f"{run_dir} holds no trained captioner (config.json missing)")
         verify_run(run_dir)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from c3lib import resume, runstore
+from c3lib import devices, resume, runstore
 from c3lib.cache import content_digest, key_of
 from c3lib.checks import AT_LEAST_1, AT_LEAST_2, NONNEG, POSITIVE, number
 
@@ -42,13 +42,20 @@ class TrainSpec:
     max_logit_scale: float = 100.0  # CLIP clamps the learned logit scale 1/tau at 100 (tau >= 0.01)
     patience: int = 0  # with a validation score: epochs without improvement before stopping (0: never stop)
     decay_gains: bool = True  # False as CLIP: no weight decay on biases, LayerNorm gains and the logit scale
+    device: str = "auto"  # where the towers train; "auto" resolves at construction (c3lib.devices)
 
     def __post_init__(self):
+        object.__setattr__(self, "device", devices.resolve(self.device))  # frozen: set once
         if not 0 < self.init_temperature <= 1 or self.max_logit_scale < 1 or self.patience < 0:
             raise ValueError(f"need 0 < init_temperature <= 1, max_logit_scale >= 1, patience >= 0: {self}")
         if 1 / self.init_temperature > self.max_logit_scale * (1 + 1e-6):
             raise ValueError(f"init_temperature {self.init_temperature} is below the clamp's "
                              f"1/max_logit_scale = {1 / self.max_logit_scale}")
+
+    def key_settings(self) -> dict:
+        """The settings a stored run's key hashes: every field, but ``device`` only off the CPU (runs stored
+        before the device was a setting keep their keys)."""
+        return {k: v for k, v in asdict(self).items() if k != "device" or v != "cpu"}
 
 
 class PairModel(nn.Module):
@@ -74,7 +81,7 @@ class PairModel(nn.Module):
 def clip_loss(za: torch.Tensor, zb: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
     """Symmetric InfoNCE over a batch of pairs ``za[i] <-> zb[i]``, each ``(b, d)``, normalised here."""
     logits = scale * F.normalize(za, dim=-1) @ F.normalize(zb, dim=-1).T  # [b, b]
-    target = torch.arange(len(za))
+    target = torch.arange(len(za), device=za.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
@@ -128,6 +135,7 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
     check_spec(spec)
     if len(xa) != len(xb):
         raise ValueError(f"xa has {len(xa)} rows but xb has {len(xb)}: pairs need one row each")
+    model.to(spec.device)  # back on the CPU at the end, where the callers use it
     opt = _optimizer(model, spec)
     history = {"loss": [], "temperature": [], "val": [], "best_epoch": -1, "stopped_early": False}
     best_state = None
@@ -157,7 +165,7 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
         losses = []
         for i in range(0, n - spec.batch_size + 1, spec.batch_size):  # drop the ragged last batch
             idx = perm[i:i + spec.batch_size]
-            loss = model.loss(xa[idx], xb_epoch[idx])
+            loss = model.loss(xa[idx].to(spec.device), xb_epoch[idx].to(spec.device))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the contrastive loss became {loss.item()} at epoch {epoch}, step "
                                          f"{i // spec.batch_size}: training diverged (lr={spec.lr}); lower lr")
@@ -186,7 +194,7 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    model.eval()
+    model.to("cpu").eval()
     return history
 
 
@@ -196,7 +204,7 @@ BEST_FILE = "best.safetensors"  # the best epoch's weights (with a validation sc
 
 def checkpoint_key(spec: TrainSpec, xa: torch.Tensor, xb: torch.Tensor, multi_b: bool) -> str:
     """What a checkpoint depends on: every setting and every byte of the training pairs."""
-    settings = {k: v for k, v in asdict(spec).items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
+    settings = {k: v for k, v in spec.key_settings().items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
     return key_of({"checkpoint": "contrastive", "spec": settings, "multi_b": multi_b,
                    "data": content_digest([xa, xb])})
 
@@ -243,21 +251,22 @@ def save_checkpoint(model: nn.Module, opt, epoch: int, history: dict, folder: Pa
             for p in folder.iterdir():
                 if p.is_file() and p.name not in CHECKPOINT_FILES + (runstore.MANIFEST,):
                     shutil.copy2(p, tmp / p.name)
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        save_file({k: v.cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
         if best is not None:
-            save_file({k: v.contiguous() for k, v in best.items()}, str(tmp / BEST_FILE))
+            save_file({k: v.cpu().contiguous() for k, v in best.items()}, str(tmp / BEST_FILE))
         torch.save({"optimizer": opt.state_dict(), "epoch": epoch, "history": history,
                     "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
-        (tmp / "spec.json").write_text(json.dumps(asdict(spec), indent=1))
+        (tmp / "spec.json").write_text(json.dumps(spec.key_settings(), indent=1))
 
     runstore.save_run(folder, key, write, {"epoch": epoch})
 
 
 @torch.inference_mode()
 def embed(tower: nn.Module, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """Embeddings ``(n, dim)`` float32 of a tower in eval mode (unnormalised)."""
+    """Embeddings ``(n, dim)`` float32 of a tower in eval mode (unnormalised), computed on the tower's device."""
     tower.eval()
-    return torch.cat([tower(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]).float().numpy()
+    dev = next(tower.parameters(), torch.empty(0)).device  # a parameter-free tower (nn.Identity) stays put
+    return torch.cat([tower(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]).float().numpy()
 
 
 def retrieval_recall(za: np.ndarray, zb: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:

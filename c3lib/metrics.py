@@ -11,6 +11,7 @@ n-gram the weight log(1/1) = 0, so CIDEr of one image is ``None`` (:data:`CIDER_
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from typing import Mapping, Sequence
 
@@ -112,6 +113,9 @@ def caption_scores(predictions: Sequence[str], references: Sequence[Sequence[str
     return out, {k: 100.0 * np.asarray(v, dtype=float) for k, v in items.items()}
 
 
+JAVA_MISSING = ("METEOR (pycocoevalcap) runs on Java and no `java` is on the PATH: install a Java runtime (the book "
+                "used Java 17: `apt install openjdk-17-jre-headless`, `conda install -c conda-forge openjdk=17` or "
+                "`brew install openjdk@17`), or skip METEOR (`python -m c3lib.evaluate --no-meteor`, meteor=False)")
 _METEOR = None  # one Java METEOR process per Python process: starting it costs ~12 s, a scoring call ~0.5 s
 
 
@@ -120,6 +124,9 @@ def _meteor_score(gts: dict, res: dict) -> float:
     global _METEOR
     if _METEOR is None or _METEOR.meteor_p.poll() is not None:
         from pycocoevalcap.meteor.meteor import Meteor
+
+        if shutil.which("java") is None:
+            raise RuntimeError(JAVA_MISSING)
         _METEOR = Meteor()
     try:
         return _METEOR.compute_score(gts, res)[0]

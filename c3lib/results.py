@@ -1,8 +1,9 @@
 """Each chapter ends by writing ``book/results/NN_topic.json``: parameters, metrics, the paper's values,
-package versions and wall time. Tables in the book and the regression tests read these files.
+package versions, the device it computed on and wall time. Tables in the book and the regression tests read
+these files.
 
-The folder is ``$C3_RESULTS`` if set (the tests point it at a temporary folder), else ``book/results``
-of the repository.
+The folder is ``$C3_RESULTS`` if set (the tests point it at a temporary folder), else
+:func:`c3lib.paths.results_dir` (``book/results`` of a checkout).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from c3lib import devices
 from c3lib.atomic import write_json
 from c3lib.paths import results_dir
 
@@ -87,6 +89,7 @@ def save(name: str, config: Any, metrics: Mapping[str, Any], paper: Mapping[str,
         "comparison": list(comparison or []),
         "notes": dict(notes or {}),
         "versions": versions(),
+        "device": devices.describe(),  # where "auto" put the chapter's models: {"device": "cpu", "name": None}
         "wall_time_s": round(timer.elapsed(), 1),
     }
     return write_json(results_dir() / f"{name}.json", to_jsonable(record))

@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from c3lib import download
+
 SPECIALS = ("[PAD]", "[UNK]", "[EOS]")
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -69,7 +71,7 @@ class CaptionTokenizer:
             self.vocab_size = len(backend)
             if self.vocab_size < 1000:
                 raise RuntimeError(f"GPT-2 tokenizer has only {self.vocab_size} entries: loaded offline "
-                                   "without its files? Set HF_HUB_OFFLINE=0 with network for the paper preset")
+                                   "without its files? Fetch them: python -m c3lib.download --only gpt2")
             self.eos_id = backend.eos_token_id
             self.pad_id = self.eos_id
             self.unk_id = None
@@ -91,10 +93,12 @@ class CaptionTokenizer:
 
     @classmethod
     def gpt2(cls, allow_download: bool = False) -> "CaptionTokenizer":
-        """GPT-2's tokenizer from the local Hugging Face cache; fetched from the Hub only with ``allow_download``
-        (training a GPT-2 decoder, the ``paper`` preset's choice)."""
+        """GPT-2's tokenizer at the revision :mod:`c3lib.download` pins, read from its checked local folder with
+        ``local_files_only``; fetched (and checked) only with ``allow_download`` (training a GPT-2 decoder, the
+        ``paper`` preset's choice)."""
         from transformers import AutoTokenizer
-        return cls(AutoTokenizer.from_pretrained("gpt2", local_files_only=not allow_download), "gpt2")
+        folder = download.ensure("gpt2", allow_download=allow_download)
+        return cls(AutoTokenizer.from_pretrained(str(folder), local_files_only=True), "gpt2")
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` followed by ``eos_id``."""

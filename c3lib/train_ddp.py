@@ -5,7 +5,7 @@
 Every rank builds the captioning tasks (rank 0 first, so the embedding cache is computed once and the
 others read it), then each (variant, seed) decoder is trained in DistributedDataParallel with the global
 batch of the preset (:func:`c3lib.trainer.train_loop`) and rank 0 writes it to the run store, where the
-chapter (``-y 'overrides: {setup: {decoder: {device: cuda}}}'``, the same settings) loads it instead of
+chapter, run on the same kind of device (``device="auto"`` resolves to the same one), loads it instead of
 training. On GPUs the decoder runs in bf16 autocast where supported.
 """
 
@@ -30,8 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default="")
     args = ap.parse_args(argv)
     d = distributed.init()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    setup = build(decoders.CaptionSetup, args.preset, {"decoder": {"device": device}})
+    setup = build(decoders.CaptionSetup, args.preset)  # the decoder's device="auto": cuda on GPU machines
     for name in args.tasks:
         with distributed.rank_zero_first():
             task = setup.task(name, RunContext(args.preset, args.seed, args.data_dir))

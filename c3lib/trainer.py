@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
-from c3lib import distributed, resume
+from c3lib import devices, distributed, resume
 from c3lib.captioner import LMS, MAX_TOKENS, Captioner, CaptionerSpec, ClipCap
 from c3lib.checks import AT_LEAST_1, POSITIVE, text_list
 from c3lib.config import check_config
@@ -46,7 +46,7 @@ class TrainConfig:
     min_word_freq: int = 1  # word-level tokenizer: rarer words map to <unk> (a smaller, better-trained softmax)
     weight_decay: float = 0.01
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N; "auto" resolves at construction (c3lib.devices)
 
     RANGES: ClassVar[dict] = {**dict.fromkeys(("n_layer", "n_embd", "n_head", "prefix_len", "batch_size", "num_epochs",
                                                "patience", "min_word_freq"), AT_LEAST_1), "lr": POSITIVE}
@@ -58,6 +58,9 @@ class TrainConfig:
         "paper": {"lm": "gpt2", "lr": 2e-5, "batch_size": 40, "num_epochs": 10, "warmup_steps": 5000,
                   "min_word_freq": 5},
     }
+
+    def __post_init__(self):
+        object.__setattr__(self, "device", devices.resolve(self.device))  # frozen: set once, at construction
 
 
 def encode_captions(tok: CaptionTokenizer, captions: Sequence[str]) -> list[list[int]]:
@@ -106,7 +109,7 @@ def text_loss(model: ClipCap, emb: torch.Tensor, ids: list[list[int]], pad_id: i
         idx = np.arange(s, min(s + batch_size, len(ids)))
         tokens, mask = collate(ids, idx, pad_id)
         n_tok = int(mask.sum())
-        total += float(model.loss(emb[idx].to(tokens.device), tokens, mask)) * n_tok
+        total += float(model.loss(emb[idx], tokens.to(emb.device), mask.to(emb.device))) * n_tok
         count += n_tok
     return total / count
 

@@ -114,6 +114,7 @@ def test_openclip_weights_download_only_when_allowed(tmp_path, monkeypatch):
 def test_gpt2_tokenizers_load_local_files_only(tmp_path, monkeypatch):
     import transformers
 
+    from c3lib import download
     from c3lib.tokenizer import CaptionTokenizer
 
     calls = []
@@ -131,11 +132,19 @@ def test_gpt2_tokenizers_load_local_files_only(tmp_path, monkeypatch):
         calls.append((str(name), kw.get("local_files_only")))
         return Fake()
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", from_pretrained)
+    pinned, fetches = tmp_path / "pinned-gpt2", []
+
+    def ensure(model, allow_download=True):  # the pinned, checked folder of c3lib.download
+        fetches.append((model, allow_download))
+        return pinned
+    monkeypatch.setattr(download, "ensure", ensure)
     with pytest.raises(FileNotFoundError, match="tokenizer"):
         CaptionTokenizer.load(tmp_path, "gpt2")  # a run without its tokenizer folder: no Hub lookup
     assert calls == []
     (tmp_path / "tokenizer").mkdir()
     CaptionTokenizer.load(tmp_path, "gpt2")
+    assert fetches == []  # a saved run's tokenizer is its own folder, never the download
     CaptionTokenizer.gpt2()
     CaptionTokenizer.gpt2(allow_download=True)
-    assert calls == [(str(tmp_path / "tokenizer"), True), ("gpt2", True), ("gpt2", False)]
+    assert calls == [(str(tmp_path / "tokenizer"), True), (str(pinned), True), (str(pinned), True)]
+    assert fetches == [("gpt2", False), ("gpt2", True)]  # fetched only when downloads are allowed

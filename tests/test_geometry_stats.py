@@ -131,12 +131,12 @@ def test_bad_inputs_raise_clearly(case, match):
 
 
 def _no_download(monkeypatch):
-    from c3lib.encoders import openclip as oc
+    from c3lib import download
 
     def refuse(*args, **kwargs):
         raise AssertionError("a test tried to download weights")
 
-    monkeypatch.setattr(oc, "download_checked", refuse)
+    monkeypatch.setattr(download, "download_checked", refuse)
 
 
 def test_paper_preset_explains_what_is_missing(tmp_path, monkeypatch):

@@ -63,7 +63,7 @@ def test_decoder_key_changes_with_every_input(ingredient):
 def test_decoder_key_changes_with_every_setting(field):
     cfg = TrainConfig()
     value = getattr(cfg, field)
-    other = (value + "x" if isinstance(value, str) else (not value) if isinstance(value, bool)
+    other = ("cuda" if field == "device" else value + "x" if isinstance(value, str) else (not value) if isinstance(value, bool)
              else value + 1 if isinstance(value, int) else value * 1.5 + 1e-3)
     task = _task()
     assert decoders.train_key(task, "C3", dataclasses.replace(cfg, **{field: other}), 0.1) != \
@@ -92,7 +92,8 @@ def test_space_checkpoint_key_changes_with_data_and_settings():
     assert contrastive.checkpoint_key(spec, xa, xb, True) != base
     for f in dataclasses.fields(spec):
         v = getattr(spec, f.name)
-        changed = dataclasses.replace(spec, **{f.name: v + 1 if isinstance(v, int) else v * 2})
+        changed = dataclasses.replace(spec, **{f.name: "cuda" if f.name == "device" else v + 1 if isinstance(v, int)
+                                               else v * 2})
         assert contrastive.checkpoint_key(changed, xa, xb, False) != base, f.name
     assert contrastive.checkpoint_key(spec, xa.clone(), xb.clone(), False) == base
 

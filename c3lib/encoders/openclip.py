@@ -4,9 +4,9 @@
 ``weights`` may also be a local ``.safetensors`` / ``.pt`` file (loaded safely) or an open_clip pretrained
 tag such as ``"openai"``, which downloads and is only allowed at the ``paper`` preset.
 
-OpenAI's checkpoints are fetched from their published address and checked against the SHA-256 that
-OpenAI embeds in it; the TorchScript archive is read once and its weights re-saved as safetensors, which
-every later load uses.
+OpenAI's ViT-B/32 is the file open_clip's ``pretrained="openai"`` reads from the Hugging Face Hub, fetched
+at a pinned revision and checked against its SHA-256 (:mod:`c3lib.download`), then loaded by open_clip with
+the preprocessing of its ``openai`` tag. Models load on :func:`c3lib.devices.resolve`'s device.
 """
 
 from __future__ import annotations
@@ -18,61 +18,23 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from c3lib import devices, download
 from c3lib.data.loaders import open_rgb
 
-
-OPENAI = {  # name -> (address, SHA-256 of the file, open_clip architecture with QuickGELU)
-    "ViT-B-32": ("https://openaipublic.azureedge.net/clip/models/"
-                 "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
-                 "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af", "ViT-B-32-quickgelu"),
-}
+OPENAI = {"ViT-B-32": "clip-vit-b-32-openai"}  # open_clip name -> its pinned entry in c3lib.download.MODELS
 
 
-def weights_dir() -> Path:
-    return Path(os.environ.get("C3_WEIGHTS") or Path.home() / ".cache" / "c3book" / "weights")
+def _openai_checkpoint(name: str, allow_download: bool = True) -> Path:
+    """The verified local file of OpenAI's ``name`` weights (:mod:`c3lib.download`: pinned revision, SHA-256);
+    fetched only with ``allow_download``."""
+    model = download.MODELS[OPENAI[name]]
+    return download.ensure(model, allow_download=allow_download) / model.files[0].name
 
 
-def download_checked(url: str, sha256: str, dest: Path) -> Path:
-    """Download ``url`` to ``dest`` (atomically) and verify its SHA-256; a bad or partial file is refused."""
-    import hashlib
-    import urllib.request
-
-    from tqdm.auto import tqdm
-
-    from c3lib.atomic import atomic_path
-
-    if dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() == sha256:
-        return dest
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp, atomic_path(dest) as tmp:
-            digest = hashlib.sha256()
-            total = int(resp.headers.get("Content-Length") or 0)
-            with open(tmp, "wb") as fh, tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
-                while chunk := resp.read(1 << 20):
-                    fh.write(chunk)
-                    digest.update(chunk)
-                    bar.update(len(chunk))
-            if digest.hexdigest() != sha256:
-                raise ValueError(f"checksum mismatch for {url}: got {digest.hexdigest()}, expected {sha256}; "
-                                 f"the download is corrupt or the file changed: nothing was saved")
-    except OSError as err:
-        raise RuntimeError(f"could not download {url} ({err}). The paper preset needs the network once; "
-                           f"offline, put the checked file at {dest} yourself") from err
-    return dest
-
-
-def _openai_safetensors(name: str) -> tuple[Path, str]:
-    """Local safetensors of OpenAI's ``name`` weights, downloading and converting on first use."""
-    import torch
-    from open_clip.model import build_model_from_openai_state_dict
-
-    url, sha, arch = OPENAI[name]
-    out = weights_dir() / f"openai-{name}.safetensors"
-    if not out.exists():
-        archive = download_checked(url, sha, weights_dir() / f"openai-{name}.pt")
-        state = torch.jit.load(str(archive), map_location="cpu").state_dict()  # checksum verified above
-        save_state_dict(build_model_from_openai_state_dict(state), out)
-    return out, arch
+def _openai_present(name: str) -> bool:
+    """Whether OpenAI's ``name`` weights are already on this machine, verified (loading them needs no network)."""
+    model = download.MODELS[OPENAI[name]]
+    return all(download.is_valid(download.folder(model) / f.name, f) for f in model.files)
 
 
 @dataclass
@@ -106,13 +68,16 @@ def load_openclip(name: str = "ViT-B-32", weights: str | os.PathLike | None = No
         model.load_state_dict(load_state_dict(path))
         label = str(path)
     elif weights == "openai" and name in OPENAI:
-        if not allow_download and not (weights_dir() / f"openai-{name}.safetensors").exists():
+        if not allow_download and not _openai_present(name):
             raise RuntimeError(f"pretrained weights {name}/openai must be downloaded; this is allowed only "
                                f"at the paper preset or with --allow-download (smoke and default run offline)")
-        path, arch = _openai_safetensors(name)
-        with torch.random.fork_rng(devices=[]):
-            model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None)
-        model.load_state_dict(load_state_dict(path))
+        path = _openai_checkpoint(name, allow_download=allow_download)
+        pcfg = open_clip.get_pretrained_cfg(name, "openai")
+        with torch.random.fork_rng(devices=[]):  # building the model draws a random init: keep the caller's RNG
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=str(path), force_quick_gelu=pcfg.get("quick_gelu", False),
+                image_mean=pcfg.get("mean"), image_std=pcfg.get("std"),
+                image_interpolation=pcfg.get("interpolation"), image_resize_mode=pcfg.get("resize_mode"))
         label = "openai"
     elif weights is not None:
         tags = open_clip.list_pretrained_tags_by_model(name)
@@ -127,19 +92,17 @@ def load_openclip(name: str = "ViT-B-32", weights: str | os.PathLike | None = No
     return OpenClip(name, label, model, preprocess, open_clip.get_tokenizer(name))
 
 
-def lazy_openclip(name: str = "ViT-B-32", weights: str = "openai", allow_download: bool = True
-                  ) -> Callable[[], OpenClip]:
+def lazy_openclip(name: str = "ViT-B-32", weights: str = "openai", allow_download: bool = True,
+                  device: str = "auto") -> Callable[[], OpenClip]:
     """A function that loads ``name``/``weights`` (a checked download, at the paper preset that calls this
-    with ``allow_download``) on its first call, on the GPU when present, and returns the same model
-    afterwards: nothing is downloaded when every embedding is cached."""
+    with ``allow_download``) on its first call, on ``device`` (``auto``: the GPU when present), and returns
+    the same model afterwards: nothing is downloaded when every embedding is cached."""
     loaded: list[OpenClip] = []
 
     def get() -> OpenClip:
         if not loaded:
-            import torch
-
             clip = load_openclip(name, weights, allow_download=allow_download)
-            clip.model.to("cuda" if torch.cuda.is_available() else "cpu")
+            clip.model.to(devices.resolve(device))
             loaded.append(clip)
         return loaded[0]
     return get

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from c3lib import image_metrics as im
-from c3lib import threads
+from c3lib import devices, threads
 from c3lib.cache import cached, content_digest, key_of
 from c3lib.chapters.ch08_text_to_image.setting import CHAPTER, LAFITE_LEVEL, TextToImageConfig
 from c3lib.data.world import COLOURS, SHAPES, SIZES as OBJ_SIZES
@@ -55,7 +55,7 @@ def train_generator(task: dict, variant: str, seed: int, cfg: TextToImageConfig,
     fit_map, infer = train_transform(variant, task["img_train"], task["txt_train"], cfg, seed)
     gcfg = cfg.generator_config(task["img_train"].shape[1], seed)
     key = key_of({"generator": gcfg.to_dict(), "variant": variant, "noise_std": cfg.noise_std,
-                  "lafite_level": cfg.lafite_level,
+                  "lafite_level": cfg.lafite_level, **devices.key_entry(),
                   "data": content_digest([task["img_train"], task["txt_train"], task["images_train"].numpy()])})
     folder = run_path(CHAPTER, f"{space}-{cfg.preset}" if cfg.preset != "default" else space, variant, seed)
     gen, loaded = train_or_load(folder, key, lambda: EmbeddingGenerator(gcfg).fit(task["img_train"],
