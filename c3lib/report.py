@@ -232,6 +232,30 @@ def dashboard_counts(records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]
             "absent": ", ".join(c for c in CHAPTERS if c not in present) or "none"}
 
 
+VERDICT_COLOURS = {HELD: "tab:green", NOT_HELD: "tab:red", WITHIN_NOISE: "tab:gray", NOT_ENOUGH: "tab:olive",
+                   NOT_RUN: "whitesmoke"}
+
+
+def plot_verdict_counts(records: Mapping[str, Mapping[str, Any]]):
+    """One stacked bar per chapter: how many of its claims were held, not held, within noise, short of data or
+    not run."""
+    import matplotlib.pyplot as plt
+
+    names = list(records)
+    per = [counts(claim_rows(records[n])) for n in names]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(names) + 1.2))
+    left = np.zeros(len(names))
+    for word, colour in VERDICT_COLOURS.items():
+        widths = np.array([c[word] for c in per], dtype=float)
+        ax.barh(names, widths, left=left, color=colour, edgecolor="grey", linewidth=0.5, label=word)
+        left += widths
+    ax.invert_yaxis()
+    ax.set(xlabel="claims")
+    ax.legend(ncol=5, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def comparison_table(comparison: Sequence[Mapping[str, Any]]):
     """The paper beside ours as a DataFrame that prints every value as the results JSON holds it (pandas
     would round 2.96e-16 to 0.0); a missing value shows as "—"."""
