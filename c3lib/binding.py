@@ -4,19 +4,19 @@ ImageBind trains each new modality's encoder contrastively against the *frozen* 
 image-text CLIP, on (new modality, image) pairs only. The new modality then lands in the text's space
 although it never met a caption: audio-to-text retrieval "emerges" through the shared image tower.
 
-Here the image-text space is chapter 05's world space (:func:`c3lib.spaces.load_or_train_space`). Its
+Here the image-text space is chapter 05's ``world-clip`` (the registry's bound spaces,
+:mod:`c3lib.spaces`, bind to its image head over frozen EfficientNet-Lite0 features). Its
 image tower is frozen by construction: its embeddings of the training images are computed once, in eval
 mode, and the new tower (:class:`~c3lib.encoders.towers.AudioTower` / ``VideoTower``) is trained against
 them with the symmetric InfoNCE loss and a learned temperature (:func:`c3lib.contrastive.train_pair`, an
-identity as the second tower). The epoch is selected on *validation* (audio-image or video-image) pairs,
-never on test items; the official ImageBind code picks the best epoch on its test set, a defect we do not
+identity as the second tower). Training stops, and the epoch is chosen, on *validation* (audio-image or
+video-image) pairs by every space's rule (:func:`c3lib.contrastive.validation_score`), never on test items; the official ImageBind code picks the best epoch on its test set, a defect we do not
 copy. Bound towers are kept in the run store (:mod:`c3lib.runstore`), keyed by everything they depend on,
 including a hash of the image tower's weights.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +27,8 @@ import torch
 from torch import nn
 
 from c3lib.cache import key_of
-from c3lib.contrastive import PairModel, TrainSpec, embed, retrieval_recall, train_pair
+from c3lib.contrastive import PairModel, TrainSpec, embed, retrieval_recall, train_pair, validation_score
 from c3lib.data import render as wr
-from c3lib.data import world
 from c3lib.encoders.towers import AudioTower, VideoTower
 
 MODALITIES = ("audio", "video")  # modalities bound to the image tower
@@ -66,28 +65,6 @@ def video_inputs(video: np.ndarray, n_frames: int, size: int) -> torch.Tensor:
     return torch.from_numpy(video).permute(0, 1, 4, 2, 3).float() / 255  # [n, T, 3, H, W]
 
 
-def world_items(ccfg, split: str, n: int, vocab=None, modalities=MODALITIES) -> dict[str, Any]:
-    """``n`` world scenes of ``split`` as every modality: ``image`` ``(n, 3, H, W)``, ``text_ids`` ``(n, 5, L)``,
-    ``captions``, ``scenes``, and ``audio`` / ``video`` tower inputs rendered from the same scenes.
-
-    Images and captions are chapter 05's (:func:`c3lib.spaces.world_data`, ``image-text``), so the
-    same ``(ccfg, split, n)`` gives the very scenes chapter 06 captions.
-    """
-    from c3lib.spaces import world_data
-
-    data = world_data(ccfg, "image-text", split, n, vocab=vocab)
-    scenes = data["scenes"]
-    out = {"image": data["a"], "text_ids": data["b"], "captions": data["captions"], "scenes": scenes,
-           "vocab": data["vocab"]}
-    if "audio" in modalities:
-        out["audio"] = audio_inputs(wr.render_audio(scenes, SAMPLE_RATE, CLIP_SECONDS), SAMPLE_RATE)
-    if "video" in modalities:
-        seed = ccfg.seed * 7 + list(world.SPLITS).index(split)
-        out["video"] = video_inputs(wr.render_video(scenes, ccfg.video_size, ccfg.n_frames, seed=seed),
-                                    ccfg.n_frames, ccfg.video_size)
-    return out
-
-
 # ---- binding ------------------------------------------------------------------------------------------
 def new_tower(modality: str, dim: int, n_bins: int | None = None) -> nn.Module:
     if modality == "audio":
@@ -114,42 +91,33 @@ class Bound:
     modality: str
     tower: nn.Module
     best_epoch: int
-    val_recall: float  # mean of modality->image and image->modality R@1 on validation pairs, at best_epoch
+    val_score: float  # the validation score (c3lib.contrastive.validation_score) at best_epoch
     history: dict = field(default_factory=dict)
 
 
 def bind(modality: str, image_tower: nn.Module, x_train: torch.Tensor, img_train: torch.Tensor,
-         x_val: torch.Tensor, img_val: torch.Tensor, dim: int, spec: TrainSpec, progress: bool = False) -> Bound:
+         x_val: torch.Tensor, img_val: torch.Tensor, dim: int, spec: TrainSpec, progress: bool = False,
+         ckpt_dir: Path | None = None) -> Bound:
     """Train a fresh ``modality`` tower against the frozen ``image_tower`` on ``(x, image)`` pairs.
 
-    ``x_*``: tower inputs ``(n, ...)``; ``img_*``: the paired images ``(n, 3, H, W)``. The image tower is
-    only evaluated (eval mode, no gradient), so its weights and normalisation statistics stay as they are.
-    The returned tower is the one of the epoch with the best validation R@1 (mean of both directions).
+    ``x_*``: tower inputs ``(n, ...)``; ``img_*``: what the image tower reads for the paired images. The image
+    tower is only evaluated (eval mode, no gradient), so its weights and normalisation statistics stay as
+    they are. Every space's stopping rule: validation retrieval on the ``(x_val, img_val)`` pairs, stopping
+    ``spec.patience`` epochs after the best, which is the tower returned. ``ckpt_dir``: resumable checkpoints.
     """
     if len(x_train) != len(img_train) or len(x_val) != len(img_val):
         raise ValueError(f"{modality} inputs and images must pair row by row: got {len(x_train)} / "
                          f"{len(img_train)} training and {len(x_val)} / {len(img_val)} validation rows")
     target_train = torch.from_numpy(embed(image_tower, img_train))  # [n, d] frozen targets
-    target_val = embed(image_tower, img_val)
+    target_val = torch.from_numpy(embed(image_tower, img_val))
     if target_train.shape[1] != dim:
         raise ValueError(f"the image tower embeds in {target_train.shape[1]} dims but dim={dim} was asked")
     torch.manual_seed(spec.seed)
     tower = new_tower(modality, dim, x_train.shape[-1] if modality == "audio" else None)
-    model = PairModel(tower, nn.Identity(), spec.init_temperature)
-    best = {"epoch": -1, "recall": -1.0, "state": None}
-    val_log: list[float] = []
-
-    def select(epoch: int, m: PairModel) -> None:
-        r = retrieval_recall(embed(m.tower_a, x_val), target_val, ks=(1,))
-        score = (r["a2b_R@1"] + r["b2a_R@1"]) / 2
-        val_log.append(score)
-        if score > best["recall"]:
-            best.update(epoch=epoch, recall=score, state=copy.deepcopy(m.tower_a.state_dict()))
-
-    history = train_pair(model, x_train, target_train, spec, None, False, progress=progress, after_epoch=select)
-    tower.load_state_dict(best["state"])
-    tower.eval()
-    return Bound(modality, tower, best["epoch"], best["recall"], {**history, "val_R@1": val_log})
+    model = PairModel(tower, nn.Identity(), spec.init_temperature, spec.max_logit_scale)
+    history = train_pair(model, x_train, target_train, spec, ckpt_dir, False, progress=progress,
+                         validate=validation_score({"a": x_val, "b": target_val, "multi_b": False}))
+    return Bound(modality, tower.eval(), history["best_epoch"], max(history["val"]), history)
 
 
 def _write(bound: Bound, folder: Path) -> None:
@@ -159,7 +127,7 @@ def _write(bound: Bound, folder: Path) -> None:
 
     save_file({k: v.contiguous() for k, v in bound.tower.state_dict().items()}, str(folder / "tower.safetensors"))
     write_json(folder / "bind.json", {"modality": bound.modality, "best_epoch": bound.best_epoch,
-                                      "val_recall": bound.val_recall, "history": bound.history})
+                                      "val_score": bound.val_score, "history": bound.history})
 
 
 def _reader(modality: str, dim: int, n_bins: int | None):
@@ -171,13 +139,14 @@ def _reader(modality: str, dim: int, n_bins: int | None):
         meta = json.loads((folder / "bind.json").read_text())
         tower = new_tower(modality, dim, n_bins)
         tower.load_state_dict(load_file(str(folder / "tower.safetensors")))
-        return Bound(modality, tower.eval(), meta["best_epoch"], meta["val_recall"], meta["history"])
+        return Bound(modality, tower.eval(), meta["best_epoch"], meta["val_score"], meta["history"])
     return read
 
 
 def load_or_bind(modality: str, image_tower: nn.Module, train: dict, val: dict, dim: int, spec: TrainSpec,
                  folder: Path, depends_on: dict, save: bool = True, progress: bool = False) -> tuple[Bound, bool]:
-    """:func:`bind` through the run store: ``(bound, loaded)``. ``train`` / ``val``: :func:`world_items`.
+    """:func:`bind` through the run store: ``(bound, loaded)``. ``train`` / ``val``: dicts of tower inputs,
+    ``image`` (what the image tower reads) and ``modality``, paired row by row.
 
     The key hashes ``depends_on`` (the world's settings), the training spec, the data sizes and the image
     tower's weights, so another image tower or any changed setting trains anew.

@@ -119,7 +119,8 @@ def _optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.AdamW:
 def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: TrainSpec, ckpt_dir: Path | None = None,
                multi_b: bool = False, stop_after_epoch: int | None = None, progress: bool = True,
                after_epoch: Callable[[int, PairModel], None] | None = None,
-               validate: Callable[[PairModel], float] | None = None) -> dict:
+               validate: Callable[[PairModel], float] | None = None,
+               track: Callable[[PairModel], dict[str, float]] | None = None) -> dict:
     """Train ``model`` on pairs ``(xa[i], xb[i])``; return the history (loss, temperature, validation score).
 
     ``validate(model)`` scores held-out pairs after each epoch (higher is better); the model ends at the
@@ -127,7 +128,8 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
     ``stop_after_epoch`` ends the run early (to test resuming); a later call with the same ``ckpt_dir``
     continues from the last completed epoch. ``after_epoch(epoch, model)`` is called after each epoch (with
     the model in eval mode), e.g. to select an epoch on validation data. A loss that becomes NaN or infinite
-    stops training with an error (nothing is saved for that epoch).
+    stops training with an error (nothing is saved for that epoch). ``track(model)`` measures the model after
+    each epoch (e.g. its gap on held-out pairs); its numbers go to ``history["track"]``, one list per name.
     """
     from safetensors.torch import load_file
     from tqdm.auto import tqdm
@@ -178,6 +180,10 @@ def train_pair(model: PairModel, xa: torch.Tensor, xb: torch.Tensor, spec: Train
         if not math.isfinite(history["temperature"][-1]):
             raise FloatingPointError(f"the temperature became {history['temperature'][-1]} at epoch {epoch}: "
                                      f"training diverged (lr={spec.lr}); lower lr")
+        if track is not None:
+            model.eval()
+            for name, value in track(model).items():
+                history.setdefault("track", {}).setdefault(name, []).append(float(value))
         if validate is not None:
             history["val"].append(float(validate(model)))
             if history["best_epoch"] < 0 or history["val"][-1] > max(history["val"][:-1], default=-math.inf):
@@ -267,6 +273,22 @@ def embed(tower: nn.Module, x: torch.Tensor, batch_size: int = 256) -> np.ndarra
     tower.eval()
     dev = next(tower.parameters(), torch.empty(0)).device  # a parameter-free tower (nn.Identity) stays put
     return torch.cat([tower(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]).float().numpy()
+
+
+def pair_embeddings(model: PairModel, data: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Paired embeddings ``(n, d)`` each of ``data`` (``a``, ``b``; ``b`` of shape ``(n, k, ...)`` with
+    ``multi_b``): a's items and b's first partner."""
+    zb_all = data["b"]
+    return embed(model.tower_a, data["a"]), embed(model.tower_b, zb_all[:, 0] if data["multi_b"] else zb_all)
+
+
+def validation_score(val: dict) -> Callable[[PairModel], float]:
+    """The one stopping (and choosing) score of every space: the mean of R@1, R@5 and R@10 both ways on
+    held-out pairs ``val`` (the "R-sum" of retrieval papers, divided by 6), never on items chapters score on."""
+    def score(model: PairModel) -> float:
+        r = retrieval_recall(*pair_embeddings(model, val))
+        return float(np.mean([r[f"{d}_R@{k}"] for d in ("a2b", "b2a") for k in (1, 5, 10)]))
+    return score
 
 
 def retrieval_recall(za: np.ndarray, zb: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:

@@ -26,7 +26,8 @@ from c3lib import resume, runstore
 from c3lib.cache import content_digest, key_of
 from c3lib.metrics import TABLE_METRICS, caption_scores
 from c3lib.paths import REPO_ROOT
-from c3lib.tasks import CrossModalTask, build_task
+from c3lib.spaces import space
+from c3lib.tasks import TASK_SPACES, CrossModalTask, build_task
 from c3lib.trainer import TrainConfig
 
 CHAPTER = "06_captioning"  # the decoders are chapter 06's; chapters 07, 09 and 11 load them from its store
@@ -63,13 +64,14 @@ class CaptionSetup:
     }
 
     def train_captions(self, task: str) -> int:
-        if task.startswith("world"):
+        if task in TASK_SPACES and TASK_SPACES[task][1] == "world":
             return self.world_train_captions
         return self.clip_train_captions if task.startswith("flickr8k-clip") else self.n_train_captions
 
     def decoder_for(self, task: str) -> TrainConfig:
-        """The decoder's settings on ``task``: the CLIP-recipe Flickr8k tasks train until validation says stop."""
-        if task.startswith("flickr8k-clip"):
+        """The decoder's settings on ``task``: on a space with CLIP's geometry (registry role ``clip``) it trains
+        until validation says stop, up to ``clip_max_epochs``."""
+        if task in TASK_SPACES and space(TASK_SPACES[task][0]).role == "clip":
             return dataclasses.replace(self.decoder, num_epochs=self.clip_max_epochs)
         return self.decoder
 

@@ -1,7 +1,7 @@
 """Image-generation tasks on chapter 05's spaces (chapter 08, paper section 5.2): training images with their
 image embeddings, held-out test images with one caption each as the prompt, the text embeddings whose mean
 the collapse removes, and the space's own image encoder (``tower_module``, ``tower_input``) for FID in its
-features. ``world-clip`` and ``world`` (chapter 05's ``image-text``) on world renders, with each scene's
+features. ``world-clip-scratch`` and ``world-scratch`` (chapter 05's world towers from random init) on world renders, with each scene's
 ground-truth attributes; ``flickr8k-clip`` on Flickr8k photos (train-split photos to train on, val photos to
 test: the first N the FID reference and prompts, the next N the real-vs-real set); at ``paper``, ``coco-clip``:
 the paper's setting, CLIP ViT-B/32 ``openai`` over MS-COCO at chapter 06's Karpathy split (train + restval to
@@ -24,8 +24,8 @@ from c3lib.contrastive import embed
 from c3lib.generator import resize
 from c3lib.spaces import load_or_train_space, world_data
 
-WORLD_SPACES = {"world-clip": "world-clip", "world": "image-text"}  # task name -> chapter 05 space
-SPACES = ("world-clip", "flickr8k-clip", "world", "coco-clip")
+WORLD_SPACES = ("world-clip-scratch", "world-scratch")  # chapter 05's world spaces whose towers read renders
+SPACES = ("world-clip-scratch", "flickr8k-clip", "world-scratch", "coco-clip")
 PAPER_ONLY = ("coco-clip",)  # downloads CLIP ViT-B/32 (checked): the paper preset only
 CLIP_INPUT = "openclip"  # tower_input of coco-clip: CLIP's own image preprocessing at 224 px
 PLACES = ("top left", "top", "top right", "left", "middle", "right", "bottom left", "bottom", "bottom right")
@@ -43,12 +43,12 @@ def _space_context(ctx: RunContext) -> RunContext:
 
 def world_task(space: str, ctx: RunContext, n_train: int, n_eval: int, image_size: int,
                progress: bool = False) -> dict[str, Any]:
-    """A chapter 05 world space (``world-clip`` or ``world``), its training renders and 2N held-out test
+    """A chapter 05 world space (``world-clip-scratch`` or ``world-scratch``), its training renders and 2N held-out test
     scenes (test split: never seen by the space or the generator)."""
-    sp = load_or_train_space(WORLD_SPACES[space], _space_context(ctx), progress=progress)
+    sp = load_or_train_space(space, _space_context(ctx), progress=progress)
     ccfg, model, vocab = sp["config"], sp["model"], sp["vocab"]
-    train = world_data(ccfg, "image-text", "train", ccfg.n_train if n_train <= 0 else n_train, vocab=vocab)
-    test = world_data(ccfg, "image-text", "test", 2 * n_eval, vocab=vocab)
+    train = world_data(ccfg, ("image", "text"), "train", ccfg.n_train if n_train <= 0 else n_train, vocab=vocab)
+    test = world_data(ccfg, ("image", "text"), "test", 2 * n_eval, vocab=vocab)
     rng = np.random.default_rng([ctx.seed, 8])
     pick = rng.integers(0, 5, 2 * n_eval)  # one caption per test scene is its prompt
     prompts = test["b"][torch.arange(2 * n_eval), torch.as_tensor(pick)]  # [2N, L]
@@ -156,7 +156,7 @@ def coco_task(ctx: RunContext, n_train: int, n_eval: int, image_size: int,
 
 def build_task(space: str, ctx: RunContext, n_train: int = 0, n_eval: int = 48, image_size: int = 32,
                progress: bool = False) -> dict[str, Any]:
-    """The task of ``space`` (``world-clip``, ``world`` or ``flickr8k-clip`` on chapter 05's ``preset`` spaces:
+    """The task of ``space`` (``world-clip-scratch``, ``world-scratch`` or ``flickr8k-clip`` on chapter 05's ``preset`` spaces:
     smoke spaces for ``smoke``, else default; ``coco-clip`` at ``paper``): ``n_train`` training images (0: all),
     2 ``n_eval`` test images (the first N are the FID reference, whose prompts are drawn), at ``image_size`` px."""
     args = (ctx, n_train, n_eval, image_size, progress)

@@ -1,15 +1,18 @@
-"""Chapter 05's trainings as jobs of a process pool (:func:`c3lib.parallel.pool_map`): each space, each
-candidate head of ``flickr8k-clip`` and each point of the Fig 5 temperature sweep is one job. A job seeds
-itself and runs at the book's thread count, so it gives the same bits in a worker as in this process; the
-config is set once per worker by :func:`_init_space_jobs`.
+"""Chapter 05's work as jobs of a process pool (:func:`c3lib.parallel.pool_map`): the frozen towers' features
+of each split, each space, each candidate head of a ``clip`` space and each point of the Fig 5 temperature
+sweep is one job. A job seeds itself and runs at the book's thread count, so it gives the same bits in a
+worker as in this process; the config is set once per worker by :func:`_init_space_jobs`.
+
+:func:`train_spaces` runs them in waves, each needing only what the waves before it made: the features and
+the spaces that read none, then the heads on the features, then the spaces bound to a chosen head.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from c3lib.spaces import (SpaceConfig, choose_head, flickr_clip_data, flickr_clip_run, flickr_features, train_space,
-                          world_clip_space)
+from c3lib.spaces import (SpaceConfig, choose_head, clip_run, flickr_features, scratch_clip_space, space,
+                          train_space, world_features)
 
 _SPACE_JOBS: dict[str, Any] = {}
 
@@ -22,42 +25,66 @@ def _init_space_jobs(cfg: SpaceConfig) -> None:
     _SPACE_JOBS["cfg"] = cfg
 
 
-def space_job(space: str, head: str = "", init_temperature: float | None = None) -> dict[str, Any]:
-    """One training of the pool: ``space`` trained (or loaded) by :func:`~c3lib.spaces.train_space`, or, for
-    ``flickr8k-clip``, its candidate ``head`` (and for both CLIP-recipe spaces a starting temperature other
-    than the recipe's: the Fig 5 sweep). Each seeds itself, so it gives the same bits in any worker."""
+def pool_job(kind: str, name: str, head: str = "", init_temperature: float | None = None) -> dict[str, Any]:
+    """One job: ``("features", "world:<split>:<image|text>" | "flickr8k:<split>:<limit>")`` computes (caches)
+    frozen features; ``("space", name)`` trains (or loads) a space by its recipe; ``("head", name, head, t0)``
+    one candidate head of a ``clip`` space (``t0``: a starting temperature other than the recipe's, for the
+    sweep); ``("scratch", name, "", t0)`` ``world-clip-scratch`` from another starting temperature."""
     cfg = _SPACE_JOBS["cfg"]
-    t0 = cfg.clip_init_temperature if init_temperature is None else init_temperature
-    if space == "flickr8k-clip" and head:
-        if "data" not in _SPACE_JOBS:  # read once per worker (the parent computed it into the cache)
-            _SPACE_JOBS["data"] = flickr_clip_data(cfg)
-        return flickr_clip_run(cfg, head, t0, _SPACE_JOBS["data"], progress=False)
-    if space == "world-clip":
-        return world_clip_space(cfg, progress=False, init_temperature=t0)
-    return train_space(cfg, space, progress=False)
+    if kind == "features":
+        data, split, what = name.split(":")
+        if data == "world":
+            n = {"train": cfg.n_train, "val": cfg.n_select, "test": cfg.n_test}[split]
+            world_features(cfg, split, n, (what,))
+        else:
+            flickr_features(cfg, split, int(what), progress=False)
+        return {}
+    if kind == "head":
+        return clip_run(cfg, name, head, init_temperature, progress=False)
+    if kind == "scratch":
+        return scratch_clip_space(cfg, name, progress=False, init_temperature=init_temperature)
+    return train_space(cfg, name, progress=False)
 
 
-def run_space_jobs(cfg: SpaceConfig, jobs: list[tuple], workers: int = 0, progress: bool = True) -> list[dict]:
-    """``[space_job(*job) for job in jobs]`` in a pool of ``workers`` processes (0:
-    :func:`c3lib.parallel.default_workers`). The Flickr8k features are computed here first, so the workers
-    read them from the cache instead of each computing them."""
+def run_space_jobs(cfg: SpaceConfig, jobs: list[tuple], workers: int = 0, progress: bool = True,
+                   desc: str = "spaces") -> list[dict]:
+    """``[pool_job(*job) for job in jobs]`` in a pool of ``workers`` processes (0:
+    :func:`c3lib.parallel.default_workers`)."""
     from c3lib import parallel
 
-    spaces = {job[0] for job in jobs}
-    if "flickr8k-clip" in spaces:
-        flickr_clip_data(cfg)
-    if "flickr8k-locked" in spaces:
-        flickr_features(cfg, "train", cfg.flickr_train)
-        flickr_features(cfg, "val", cfg.flickr_test)
-    return parallel.pool_map(space_job, jobs, workers or parallel.default_workers(), _init_space_jobs, (cfg,),
-                             desc="spaces", progress=progress)
+    return parallel.pool_map(pool_job, jobs, workers or parallel.default_workers(), _init_space_jobs, (cfg,),
+                             desc=desc, progress=progress)
+
+
+def feature_jobs(cfg: SpaceConfig, names: list[str] | tuple[str, ...]) -> list[tuple]:
+    """The feature jobs the ``clip``, ``bound`` and ``flickr8k-locked`` spaces of ``names`` read."""
+    recs = [space(n) for n in names]
+    jobs = []
+    if any(r.data == "world" and r.recipe in ("clip", "bound") for r in recs):
+        jobs += [("features", f"world:{s}:{p}") for s in ("train", "val", "test") for p in ("image", "text")]
+    if any(r.data == "flickr8k" for r in recs):  # every Flickr8k space reads prefixes of the same two
+        jobs += [("features", f"flickr8k:train:{cfg.clip_flickr_train}"), ("features", f"flickr8k:val:{cfg.flickr_test}")]
+    return jobs
 
 
 def train_spaces(cfg: SpaceConfig, names: list[str] | tuple[str, ...], workers: int = 0,
                  progress: bool = True) -> dict[str, dict[str, Any]]:
-    """:func:`~c3lib.spaces.train_space` of every space in ``names``, each space (and each candidate head of
-    ``flickr8k-clip``) one job of :func:`run_space_jobs`; the same reports as one by one."""
-    jobs = [(name, h) for name in names for h in (cfg.clip_heads if name == "flickr8k-clip" else ("",))]
-    done = dict(zip(jobs, run_space_jobs(cfg, jobs, workers, progress)))
-    return {name: (choose_head({h: done[(name, h)] for h in cfg.clip_heads}) if name == "flickr8k-clip"
-                   else done[(name, "")]) for name in names}
+    """Every space of ``names`` trained (or loaded) in three waves of pool jobs: the features and the spaces
+    that read none; the candidate heads and the locked heads; the bound spaces (on the chosen image head).
+    The same reports as :func:`~c3lib.spaces.train_space` one by one."""
+    bound_to = [space(n).bound_to for n in names if space(n).bound_to]
+    recs = {n: space(n) for n in dict.fromkeys(bound_to + list(names))}  # what a bound space needs goes first
+    free = [("space", n) for n, r in recs.items() if r.recipe in ("fixed", "clip-scratch") and r.data == "world"]
+    heads = [("head", n, h) for n, r in recs.items() if r.recipe == "clip" for h in cfg.clip_heads]
+    heads += [("space", n) for n, r in recs.items() if r.recipe == "fixed" and r.data != "world"]
+    bound = [("space", n) for n, r in recs.items() if r.recipe == "bound"]
+    done: dict[tuple, dict] = {}
+    for i, wave in enumerate((feature_jobs(cfg, list(recs)) + free, heads, bound)):
+        if wave:
+            done.update(zip(wave, run_space_jobs(cfg, wave, workers, progress, desc=f"spaces, wave {i + 1}/3")))
+    out = {}
+    for n in names:
+        r = recs[n]
+        out[n] = (choose_head({h: done[("head", n, h)] for h in cfg.clip_heads}) if r.recipe == "clip"
+                  else done[("space", n)])
+    return out

@@ -8,12 +8,12 @@ A :class:`CrossModalTask` holds, for one space:
   with their own targets where the data pairs them (chapter 07 fine-tunes on those pairs);
 * test items of the other modality with their references (and, on the world, the scene ground truth).
 
-The captioning tasks built here: ``world`` (the chapter 05 world image-text space), ``flickr8k`` (the
-locked-tower Flickr8k space, decoder text = Flickr8k train captions), ``flickr8k-coco`` (the same space,
-decoder text = the 40k MS-COCO caption texts) and, at ``paper``, ``coco-clip`` (CLIP ViT-B/32 ``openai``
-over MS-COCO Karpathy). The CLIP-recipe spaces: ``flickr8k-clip`` (Flickr8k text),
-``flickr8k-clip-coco`` (COCO text on the same space) and ``world-clip``. Test images are always held out of
-the space's training.
+A task is named after its space (:data:`TASK_SPACES`: the chapter 05 space and where the decoder's text
+comes from). The spaces with CLIP's geometry: ``world-clip`` (world renders and captions), ``flickr8k-clip``
+(Flickr8k text) and ``flickr8k-clip-coco`` (COCO text on the same space); the ablations ``world-scratch``,
+``world-clip-scratch``, ``flickr8k`` and ``flickr8k-coco`` (the locked-tower space); at ``paper``,
+``coco-clip`` (CLIP ViT-B/32 ``openai`` over MS-COCO Karpathy). Test images are always held out of the
+space's training.
 """
 
 from __future__ import annotations
@@ -25,14 +25,18 @@ from typing import Sequence
 import numpy as np
 
 from c3lib import spaces
+from c3lib.spaces import space
 from c3lib.cache import embeddings
 from c3lib.config import RunContext
 from c3lib.contrastive import embed
 from c3lib.data.loaders import KARPATHY_TRAIN, load_coco_captions, load_coco_karpathy, resolve_data_dir
 
-TASKS = ("world", "flickr8k", "flickr8k-coco", "flickr8k-clip", "flickr8k-clip-coco", "world-clip", "coco-clip")
-FLICKR_TASKS = {"flickr8k": ("flickr8k-locked", "flickr8k"), "flickr8k-coco": ("flickr8k-locked", "coco"),
-                "flickr8k-clip": ("flickr8k-clip", "flickr8k"), "flickr8k-clip-coco": ("flickr8k-clip", "coco")}  # coco-clip: the paper's own setting (paper preset)
+# task -> (the chapter 05 space, the decoder's text); coco-clip, the paper's own setting, is built apart
+TASK_SPACES = {"world-clip": ("world-clip", "world"), "flickr8k-clip": ("flickr8k-clip", "flickr8k"),
+               "flickr8k-clip-coco": ("flickr8k-clip", "coco"), "world-scratch": ("world-scratch", "world"),
+               "world-clip-scratch": ("world-clip-scratch", "world"), "flickr8k": ("flickr8k-locked", "flickr8k"),
+               "flickr8k-coco": ("flickr8k-locked", "coco")}
+TASKS = (*TASK_SPACES, "coco-clip")
 _NOUNS = {"text": "captions", "image": "images", "audio": "clips", "video": "videos"}
 
 
@@ -92,34 +96,56 @@ def _split_texts(emb: np.ndarray, caps: Sequence[str], n_train: int, n_val: int,
     return emb[tr], [caps[i] for i in tr], emb[va], [caps[i] for i in va]
 
 
+def _world_side(sp: dict, split: str, n: int) -> dict:
+    """A world space's embeddings of ``n`` scenes of ``split``: ``image`` ``(n, d)``, ``text`` ``(n, 5, d)``, with
+    the ``captions``, ``scenes`` and rendered ``pixels`` ``(n, H, W, 3)`` uint8. Frozen-tower spaces embed the
+    cached features through their heads; towers trained from random init embed renders and token ids."""
+    import torch
+
+    ccfg, model = sp["config"], sp["model"]
+    if space(sp["space"]).recipe == "clip":
+        f = spaces.world_features(ccfg, split, n)
+        img = embed(model.tower_a, torch.from_numpy(f["image"]))
+        txt = embed(model.tower_b, torch.from_numpy(f["text"].reshape(n * 5, -1)))
+        pixels = spaces.modality_input(ccfg, "image", f["scenes"], split)
+        scenes, caps = f["scenes"], f["captions"]
+    else:
+        d = spaces.world_data(ccfg, ("image", "text"), split, n, vocab=sp["vocab"])
+        img, pixels, scenes, caps = embed(model.tower_a, d["a"]), d["a"], d["scenes"], d["captions"]
+        txt = embed(model.tower_b, d["b"].reshape(-1, d["b"].shape[-1]))
+    return {"image": img, "text": txt.reshape(n, 5, -1), "captions": caps, "scenes": scenes,
+            "pixels": (pixels.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)}
+
+
 def world_task(ctx: RunContext, n_train: int, n_val: int, n_test: int, space_overrides: dict | None = None,
-               progress: bool = True, space_name: str = "image-text") -> CrossModalTask:
-    """A world image-text space of chapter 05 (``image-text`` or ``world-clip``): decoder text = train-split
-    captions; test = test-split scenes."""
-    space = spaces.load_or_train_space(space_name, ctx, space_overrides, progress)
-    ccfg, model, vocab = space["config"], space["model"], space["vocab"]
-    train = spaces.world_data(ccfg, "image-text", "train", ccfg.n_train, vocab=vocab)
-    test = spaces.world_data(ccfg, "image-text", "test", min(n_test, ccfg.n_test), vocab=vocab)
-    ids = train["b"]  # [n, 5, L]
-    txt = embed(model.tower_b, ids.reshape(-1, ids.shape[-1]))  # [n*5, d]
+               progress: bool = True, name: str = "world-clip") -> CrossModalTask:
+    """A world space of chapter 05 (``world-clip``, ``world-scratch``, ``world-clip-scratch``): decoder text =
+    train-split captions; unpaired images = train-split scenes; test = test-split scenes."""
+    sp = spaces.load_or_train_space(TASK_SPACES[name][0], ctx, space_overrides, progress)
+    ccfg = sp["config"]
+    train, test = _world_side(sp, "train", ccfg.n_train), _world_side(sp, "test", min(n_test, ccfg.n_test))
     caps = [c for five in train["captions"] for c in five]
+    txt = train["text"].reshape(len(caps), -1)
     tr_e, tr_c, va_e, va_c = _split_texts(txt, caps, n_train, n_val, ctx.seed)
-    tower = model.tower_a
+    if space(sp["space"]).recipe == "clip":
+        encoder, files = _head_encoder(sp)
+        encoder_files = {"encoder_head.safetensors": files}
+    else:
+        tower = sp["model"].tower_a
+        encoder = {"name": "world-image-tower", "dim": int(txt.shape[1]), "image_size": int(ccfg.image_size),
+                   "weights": "image_tower.safetensors", "clip_head": bool(sp["space"] == "world-clip-scratch"
+                                                                           and ccfg.scratch_clip_head)}
+        encoder_files = {"image_tower.safetensors": {k: v.detach().cpu().numpy() for k, v in tower.state_dict().items()}}
+    n = len(test["image"])
     return CrossModalTask(
-        name="world" if space_name == "image-text" else space_name, train_emb=tr_e, train_targets=tr_c, val_emb=va_e, val_targets=va_c,
-        unpaired_emb=embed(tower, train["a"]), pair_targets=[list(five) for five in train["captions"]],
-        pair_source_emb=txt.reshape(len(caps) // 5, 5, -1)[:, 0],
-        test_emb=embed(tower, test["a"]),
-        test_refs=[list(five) for five in test["captions"]],
-        test_ids=[f"test-{i:05d}" for i in range(len(test["a"]))],
-        attributes=[test["scenes"].attributes(i) for i in range(len(test["a"]))],
-        test_pixels=(test["a"].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8),
-        encoder={"name": "world-image-tower", "dim": int(txt.shape[1]), "image_size": int(ccfg.image_size),
-                 "weights": "image_tower.safetensors", "clip_head": space_name == "world-clip" and ccfg.world_clip_head},
-        encoder_files={"image_tower.safetensors": {k: v.detach().cpu().numpy()
-                                                   for k, v in tower.state_dict().items()}},
-        info={"space": f"world {space_name} (chapter 05)", "space_recall": space["trained"]["recall"],
-              "space_gap": space["trained"]["gap"]})
+        name=name, train_emb=tr_e, train_targets=tr_c, val_emb=va_e, val_targets=va_c,
+        unpaired_emb=train["image"], pair_targets=[list(five) for five in train["captions"]],
+        pair_source_emb=train["text"][:, 0], test_emb=test["image"],
+        test_refs=[list(five) for five in test["captions"]], test_ids=[f"test-{i:05d}" for i in range(n)],
+        attributes=[test["scenes"].attributes(i) for i in range(n)], test_pixels=test["pixels"],
+        encoder=encoder, encoder_files=encoder_files,
+        info={"space": f"world {sp['space']} (chapter 05: {space(sp['space']).towers})",
+              "space_recall": sp["trained"]["recall"], "space_gap": sp["trained"]["gap"]})
 
 
 def coco_text_features(data_dir: str, limit: int, seed: int, progress: bool = True) -> tuple[np.ndarray, list[str]]:
@@ -225,35 +251,32 @@ def selection_targets(name: str, ctx: RunContext, n: int, progress: bool = False
     Flickr8k: the val photos after the test ones (the test set is the first ``flickr_test``)."""
     import torch
 
-    if name in ("world", "world-clip"):
-        space = spaces.load_or_train_space("image-text" if name == "world" else name, ctx, progress=progress)
-        val = spaces.world_data(space["config"], "image-text", "val", n, vocab=space["vocab"])
-        return embed(space["model"].tower_a, val["a"]), [list(five) for five in val["captions"]]
-    if name not in FLICKR_TASKS:
-        raise ValueError(f"no held-out selection images for task {name!r}; valid: world, world-clip, "
-                         f"{', '.join(FLICKR_TASKS)}")
-    space = spaces.load_or_train_space(FLICKR_TASKS[name][0], ctx, progress=progress)
-    k = space["config"].flickr_test
-    va = spaces.flickr_features(space["config"], "val", k + n)
+    if name not in TASK_SPACES:
+        raise ValueError(f"no held-out selection images for task {name!r}; valid: {', '.join(TASK_SPACES)}")
+    sp = spaces.load_or_train_space(TASK_SPACES[name][0], ctx, progress=progress)
+    if space(sp["space"]).data == "world":
+        val = _world_side(sp, "val", n)
+        return val["image"], [list(five) for five in val["captions"]]
+    k = sp["config"].flickr_test
+    va = spaces.flickr_features(sp["config"], "val", k + n)
     if len(va["a"]) <= k:
         raise ValueError(f"Flickr8k val has {len(va['a'])} photos, all of them test photos (flickr_test={k}): "
                          "none is left to choose a setting on")
-    return embed(space["model"].tower_a, torch.from_numpy(va["a"][k:])), [list(f) for f in va["captions"][k:]]
+    return embed(sp["model"].tower_a, torch.from_numpy(va["a"][k:])), [list(f) for f in va["captions"][k:]]
 
 
 def build_task(name: str, ctx: RunContext, n_train: int, n_val: int, n_test: int, progress: bool = True
                ) -> CrossModalTask:
     """One of :data:`TASKS` on the chapter 05 space of ``ctx`` (its preset, seed and data; trained when missing)."""
-    if name in ("world", "world-clip"):
-        task = world_task(ctx, n_train, n_val, n_test, progress=progress,
-                          space_name="image-text" if name == "world" else name)
-    elif name == "coco-clip":
+    if name == "coco-clip":
         task = coco_clip_task(n_train, n_val, n_test, ctx.seed, ctx.data_dir, progress=progress)
-    elif name in FLICKR_TASKS:
-        space_name, text = FLICKR_TASKS[name]
-        task = flickr_task(text, ctx, n_train, n_val, n_test, progress=progress, space_name=space_name)
-    else:
+    elif name not in TASK_SPACES:
         raise ValueError(f"unknown captioning task {name!r}; valid: {', '.join(TASKS)}")
+    elif TASK_SPACES[name][1] == "world":
+        task = world_task(ctx, n_train, n_val, n_test, progress=progress, name=name)
+    else:
+        space_name, text = TASK_SPACES[name]
+        task = flickr_task(text, ctx, n_train, n_val, n_test, progress=progress, space_name=space_name)
     task.preset = ctx.preset
     return task
 

@@ -129,24 +129,28 @@ def test_config_checks():
     assert set(ch.EXPRESSIBLE) == set(ch.MODALITIES) == set(paper.TABLE4)
 
 
-def test_bound_space_binds_to_the_image_tower_of_the_image_text_space(tmp_path, monkeypatch):
-    """Fails if the audio or video tower is bound to any image tower but the world image-text space's."""
+def test_bound_space_loads_chapter05s_towers_bound_to_world_clips_image_head(tmp_path, monkeypatch):
+    """Fails if the audio or video tower is bound to any image head but world-clip's, or if loading them
+    changes that head; the control binds to a fresh head and retrieves text no better than chance allows."""
     from c3lib import binding, spaces
 
     torch.set_num_threads(1)
     monkeypatch.setenv("C3_RUNS", str(tmp_path))
-    cfg = make_config(ch.OtherModalitiesConfig, "smoke", {"n_val": 32, "control": False})
-    space = spaces.load_or_train_space("image-text", RunContext("smoke"), progress=False)
+    cfg = make_config(ch.OtherModalitiesConfig, "smoke", {"seeds": (0,)})
+    space = spaces.load_or_train_space("world-clip", RunContext("smoke"), progress=False)
     sha = binding.weights_sha(space["model"].tower_a)
     bs = ch.bound_space(cfg, 32)
-    assert binding.weights_sha(bs["space"]["model"].tower_a) == sha, "binding changed the space's image tower"
+    assert binding.weights_sha(bs["space"]["model"].tower_a) == sha, "binding changed the space's image head"
+    ccfg = space["config"]
     for mod in ("audio", "video"):
-        manifest = json.loads((tmp_path / ch.CHAPTER / "world-smoke" / f"bind-{mod}" / "seed0" /
-                               "manifest.json").read_text())
-        assert manifest["image_tower_sha256"] == sha, f"{mod} was bound to another image tower"
-        assert bs["test"][mod].shape == bs["test"]["text"].shape == (32, bs["ccfg"].dim)
+        folder = spaces.run_dir(ccfg, f"world-clip-{mod}")
+        assert (folder / "model.safetensors").exists(), f"{mod} was not bound in chapter 05's store"
+        assert bs["test"][mod].shape == bs["test"]["text"].shape == (32, ccfg.clip_dim)
+    manifest = json.loads((tmp_path / ch.CHAPTER / "world-clip-smoke" / "bind-audio-fresh-image" / "seed0" /
+                           "manifest.json").read_text())
+    assert manifest["image_tower_sha256"] != sha, "the control is bound to a fresh head, not world-clip's"
     again = ch.bound_space(cfg, 32)
-    assert all(again["binds"][m]["loaded"] for m in ("audio", "video"))
+    assert again["binds"]["audio (fresh image head)"]["loaded"]
     np.testing.assert_array_equal(again["test"]["audio"], bs["test"]["audio"])  # same seed, same numbers
 
 

@@ -80,13 +80,14 @@ def test_clip_fields_do_not_move_the_ablation_spaces():
     base = make_config(spaces.SpaceConfig, "default")
     changed = make_config(spaces.SpaceConfig, "default", {"clip_lr": 1e-3})
     assert spaces.run_dir(base, "flickr8k-locked") == spaces.run_dir(changed, "flickr8k-locked")
+    assert spaces.run_dir(base, "world-scratch") == spaces.run_dir(changed, "world-scratch")
     assert spaces.run_dir(base, "flickr8k-clip") != spaces.run_dir(changed, "flickr8k-clip")
 
 
-def test_world_clip_smoke_trains_at_the_clamp_and_stops_on_validation(tmp_path, monkeypatch):
+def test_world_clip_scratch_smoke_trains_at_the_clamp_and_stops_on_validation(tmp_path, monkeypatch):
     monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
-    cfg = make_config(spaces.SpaceConfig, "smoke", {"world_clip_max_epochs": 3, "world_clip_patience": 1})
-    rep = spaces.train_space(cfg, "world-clip", progress=False)
+    cfg = make_config(spaces.SpaceConfig, "smoke", {"scratch_max_epochs": 3, "patience": 1})
+    rep = spaces.train_space(cfg, "world-clip-scratch", progress=False)
     h = rep["history"]
     assert len(h["val"]) == len(h["loss"]) >= 1 and rep["temperature"] <= 0.0101
     assert rep["val_score"] == max(h["val"]) and rep["test_pairs"][0].shape == (cfg.n_test, cfg.clip_dim)
@@ -112,14 +113,24 @@ def test_flickr8k_clip_task_chooses_a_head_and_its_encoder_round_trips(data_root
     np.testing.assert_allclose(again, task.test_emb, rtol=1e-4, atol=1e-5)
 
 
-def test_each_clip_space_hashes_only_its_own_settings():
-    base = make_config(spaces.SpaceConfig, "default")
-    world = make_config(spaces.SpaceConfig, "default", {"world_clip_patience": 9})
-    flickr = make_config(spaces.SpaceConfig, "default", {"clip_heads": ["1"]})
-    assert spaces.run_dir(base, "flickr8k-clip") == spaces.run_dir(world, "flickr8k-clip")
-    assert spaces.run_dir(base, "world-clip") != spaces.run_dir(world, "world-clip")
-    assert spaces.run_dir(base, "world-clip") == spaces.run_dir(flickr, "world-clip")
-    assert spaces.run_dir(base, "flickr8k-clip") != spaces.run_dir(flickr, "flickr8k-clip")
+def test_world_clip_reads_frozen_features_and_its_task_encoder_round_trips(tmp_path, monkeypatch):
+    """world-clip: heads over cached EfficientNet-Lite0 features of the renders and MiniLM features of the
+    captions, a head chosen on validation; the evaluation command's encoder, rebuilt from the saved spec and
+    weights, embeds the written test renders as the task did."""
+    from c3lib import decoders, tasks
+    from c3lib.encoders.registry import embed_images
+
+    monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
+    ctx = RunContext("smoke", 0, "")
+    space = spaces.load_or_train_space("world-clip", ctx, progress=False)
+    assert set(space["candidates"]) == set(space["config"].clip_heads) and space["temperature"] <= 0.0101
+    assert space["val_score"] == max(c["val_score"] for c in space["candidates"].values())
+    task = tasks.build_task("world-clip", ctx, 200, 20, 8, progress=False)
+    assert task.encoder["name"] == "efficientnet-head" and task.test_emb.shape == (8, space["config"].clip_dim)
+    folder = tasks.write_flickr_folder(task, tmp_path / "imgs")
+    decoders._write_encoder(task, tmp_path)
+    again = embed_images(sorted((folder / "images").iterdir()), tmp_path, task.encoder)
+    np.testing.assert_allclose(again, task.test_emb, rtol=1e-3, atol=1e-4)
 
 
 def _pairs(shift: float, seed: int, n: int = 200, d: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -149,26 +160,26 @@ def test_chapter05_claims_follow_the_measured_pairs():
     from c3lib.chapters.ch05_connect.setting import ConnectConfig
     from c3lib.verdict import HELD, NOT_HELD, NOT_RUN
 
-    cfg = make_config(ConnectConfig, "smoke", {"spaces": ["image-text", "audio-image", "video-image", "flickr8k-clip",
-                                                          "world-clip"]})
-    trained = {"image-text": _pairs(3.0, 3), "audio-image": _pairs(0.0, 4), "video-image": _pairs(3.0, 5),
+    cfg = make_config(ConnectConfig, "smoke", {"spaces": ["world-scratch", "audio-scratch", "video-scratch",
+                                                          "flickr8k-clip", "world-clip"]})
+    trained = {"world-scratch": _pairs(3.0, 3), "audio-scratch": _pairs(0.0, 4), "video-scratch": _pairs(3.0, 5),
                "flickr8k-clip": _pairs(3.0, 6)}
-    inits = {"image-text": _pairs(3.0, 7), "audio-image": _pairs(3.0, 8), "video-image": _pairs(0.0, 9),
+    inits = {"world-scratch": _pairs(3.0, 7), "audio-scratch": _pairs(3.0, 8), "video-scratch": _pairs(0.0, 9),
              "flickr8k-clip": _pairs(3.0, 10)}
-    reports = {s: {"test_pairs": p} for s, p in trained.items()}
+    reports = {s: {"test_pairs": p, "init_pairs": inits[s]} for s, p in trained.items()}
     table = {"flickr8k-clip": {"temperature": 0.07}}  # twice the target's bound: the targets cannot hold
     sweep = {"flickr8k-clip tau0=0.07": {"init_temperature": 0.07}, "flickr8k-clip tau0=0.01": {"init_temperature": 0.01}}
     sweep_pairs = {"flickr8k-clip tau0=0.07": _pairs(0.5, 11), "flickr8k-clip tau0=0.01": _pairs(3.0, 12)}
-    got = {v.key: v for v in verdicts.claims(cfg, reports, table, sweep, sweep_pairs, inits)}
-    assert got["v_born_image_text"].verdict == got["v_kept_image_text"].verdict == HELD
-    assert got["v_born_image_text"].n == 200 and got["v_born_image_text"].seeds == 1
-    assert got["v_kept_audio_image"].verdict == NOT_HELD, "the gap closed in training"
-    assert got["v_born_video_image"].verdict != HELD, "no gap at initialisation"
+    got = {v.key: v for v in verdicts.claims(cfg, reports, table, sweep, sweep_pairs)}
+    assert got["v_born_world_scratch"].verdict == got["v_kept_world_scratch"].verdict == HELD
+    assert got["v_born_world_scratch"].n == 200 and got["v_born_world_scratch"].seeds == 1
+    assert got["v_kept_audio_scratch"].verdict == NOT_HELD, "the gap closed in training"
+    assert got["v_born_video_scratch"].verdict != HELD, "no gap at initialisation"
     assert got["v_fig5_flickr8k_clip"].verdict == HELD and got["v_targets_flickr8k_clip"].verdict == NOT_HELD
     assert "learned τ" in got["v_targets_flickr8k_clip"].statistic, "the target shown is the one missed"
     assert got["v_born_world_clip"].verdict == got["v_fig5_world_clip"].verdict == NOT_RUN, "not trained"
     reversed_pairs = {k: sweep_pairs[other] for k, other in zip(sweep_pairs, reversed(list(sweep_pairs)))}
-    again = {v.key: v for v in verdicts.claims(cfg, reports, table, sweep, reversed_pairs, inits)}
+    again = {v.key: v for v in verdicts.claims(cfg, reports, table, sweep, reversed_pairs)}
     assert again["v_fig5_flickr8k_clip"].verdict == NOT_HELD
 
 
@@ -178,8 +189,8 @@ def test_spaces_train_the_same_bits_in_a_pool_of_two_and_in_process(tmp_path, mo
     root = os.environ.get("C3_DATA", "")
     with_data = bool(root) and os.path.isdir(root)
     cfg = make_config(spaces.SpaceConfig, "smoke", {"num_epochs": 2, "n_train": 128, "n_test": 32,
-                                                    "world_clip_max_epochs": 2}, data_dir=root)
-    names = ["image-text", "world-clip"] + (["flickr8k-clip"] if with_data else [])
+                                                    "scratch_max_epochs": 2}, data_dir=root)
+    names = ["world-scratch", "world-clip-scratch", "world-clip-audio"] + (["flickr8k-clip"] if with_data else [])
     out = {}
     for workers in (1, 2):
         monkeypatch.setenv("C3_RUNS", str(tmp_path / f"runs{workers}"))

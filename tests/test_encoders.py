@@ -37,20 +37,20 @@ def test_image_tower_is_deterministic_for_a_seed():
 
 def test_load_or_train_space_trains_once_then_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
-    first = spaces.load_or_train_space("image-text", RunContext("smoke"), overrides=SMALL, progress=False)
+    first = spaces.load_or_train_space("world-scratch", RunContext("smoke"), overrides=SMALL, progress=False)
     cfg = make_config(spaces.SpaceConfig, "smoke", SMALL, seed=0, data_dir="")
-    ckpt = spaces.run_dir(cfg, "image-text") / "model.safetensors"
+    ckpt = spaces.run_dir(cfg, "world-scratch") / "model.safetensors"
     assert ckpt.exists(), "the trained towers are saved under runs/05_connect/"
     stamp = ckpt.stat().st_mtime_ns
 
-    monkeypatch.setattr(spaces, "train_pair", _load_only)
-    second = spaces.load_or_train_space("image-text", RunContext("smoke"), overrides=SMALL, progress=False)
+    monkeypatch.setattr(spaces.recipes, "train_pair", _load_only)
+    second = spaces.load_or_train_space("world-scratch", RunContext("smoke"), overrides=SMALL, progress=False)
     assert ckpt.stat().st_mtime_ns == stamp
     assert second["history"] == first["history"] and second["trained"] == first["trained"]
     assert second["vocab"].words == first["vocab"].words
 
 
-def _load_only(model, xa, xb, spec, ckpt_dir, multi_b=False, stop_after_epoch=None, progress=True):
+def _load_only(model, xa, xb, spec, ckpt_dir, multi_b=False, stop_after_epoch=None, progress=True, **kwargs):
     """train_pair that refuses to run any epoch: with a finished checkpoint it only loads."""
     from c3lib import contrastive
 
@@ -58,7 +58,7 @@ def _load_only(model, xa, xb, spec, ckpt_dir, multi_b=False, stop_after_epoch=No
         raise AssertionError("no training step may run: the finished checkpoint loads")
     model.loss = no_step  # the checkpoint is keyed by the data too, so the real pairs go through
     try:
-        history = contrastive.train_pair(model, xa, xb, spec, ckpt_dir, multi_b, stop_after_epoch, progress)
+        history = contrastive.train_pair(model, xa, xb, spec, ckpt_dir, multi_b, stop_after_epoch, progress, **kwargs)
     finally:
         del model.loss
     assert len(history["loss"]) == spec.num_epochs, "no epoch may be left to train"
@@ -66,7 +66,7 @@ def _load_only(model, xa, xb, spec, ckpt_dir, multi_b=False, stop_after_epoch=No
 
 
 def test_unknown_space_is_refused():
-    with pytest.raises(ValueError, match="unknown space 'text-smell'; valid: image-text"):
+    with pytest.raises(ValueError, match="unknown space 'text-smell'; valid: world-clip"):
         spaces.load_or_train_space("text-smell", RunContext("smoke"))
 
 

@@ -1,6 +1,6 @@
 """What chapter 05 measures on its spaces: Table 1 on held-out pairs (chapter 04's code), each space's row
-beside pretrained CLIP's, the project's targets, the Fig 5 temperature sweep, per-item gap scores for the
-claims' intervals, and the world generators' speed."""
+beside pretrained CLIP's (and a bound space's against text), the project's targets, the Fig 5 temperature
+sweep, the gap by epoch, per-item gap scores for the claims' intervals, and the world generators' speed."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 
 from c3lib import geometry
-from c3lib.chapters.ch05_connect.setting import CLIP_TEMPERATURE, MODALITIES, TARGETS, ConnectConfig
+from c3lib.chapters.ch05_connect.setting import CLIP_TEMPERATURE, TARGETS, ConnectConfig
 from c3lib.contrastive import retrieval_recall
 from c3lib.data import render as wr
 from c3lib.data import world
 from c3lib.data.loaders import load_pair_features
 from c3lib.space_pool import run_space_jobs
-from c3lib.spaces import SpaceConfig
+from c3lib.spaces import CLIP_SPACES, SpaceConfig, space
 
 
 def gap_statistics(x: np.ndarray, y: np.ndarray, group_size: int, seed: int) -> geometry.GapStatistics:
@@ -35,10 +35,17 @@ def table1(x: np.ndarray, y: np.ndarray, group_size: int, seed: int) -> dict[str
 
 
 def space_row(rep: dict[str, Any], group_size: int, seed: int) -> dict[str, Any]:
-    """The chapter's row for one trained space: Table 1 on held-out pairs, dims, temperature, R@1."""
-    ma, mb = MODALITIES[rep["space"]]
+    """The chapter's row for one trained space: Table 1 on held-out pairs, dims, temperature, R@1; a bound
+    space adds its modality against the text of the space it is bound to (``against_text``: emergent R@1 and
+    R@5 with chance, and the gap length to text)."""
+    ma, mb = space(rep["space"]).modalities
     init, trained = rep["init"], rep["trained"]
-    return {**table1(*rep["test_pairs"], group_size, seed),
+    extra = {}
+    if "text_test" in rep:
+        t = rep["text_test"]
+        extra["against_text"] = {"R@1": t["R@1"], "R@5": t["R@5"], "chance_R@1": t["chance_R@1"],
+                                 "chance_R@5": t["chance_R@5"], "gap_length": t["gap_length"]}
+    return {**table1(*rep["test_pairs"], group_size, seed), **extra,
             "effective_dim_init": {ma: init["effective_dim_a"], mb: init["effective_dim_b"]},
             "effective_dim_trained": {ma: trained["effective_dim_a"], mb: trained["effective_dim_b"]},
             "temperature": rep["temperature"], "recall_at_1": trained["recall"]["a2b_R@1"],
@@ -78,17 +85,16 @@ def targets_met(row: dict[str, Any]) -> dict[str, bool]:
     return out
 
 
-def temperature_sweep(cfg: ConnectConfig, head: str, progress: bool = True) -> tuple[dict, dict]:
-    """Fig 5 in a real space: ``flickr8k-clip``'s chosen head trained from each starting temperature (the
-    rest of the recipe unchanged), and ``world-clip`` too when ``sweep_world``; one pool job each
-    (:func:`c3lib.space_pool.run_space_jobs`). The run at the recipe's own tau is the space itself, loaded.
+def temperature_sweep(cfg: ConnectConfig, heads: dict[str, str], progress: bool = True) -> tuple[dict, dict]:
+    """Fig 5 in a real space: each CLIP space's chosen head (``heads``: space -> head; ``world-clip`` only with
+    ``sweep_world``) trained from each starting temperature, the rest of the recipe unchanged; one pool job
+    each (:func:`c3lib.space_pool.run_space_jobs`). The run at the recipe's own tau is the space, loaded.
     Returns ``(points, pairs)``: one summary per run and its held-out test pairs, by ``"<space> tau0=<t0>"``."""
-    jobs = [("flickr8k-clip", head, t0) for t0 in cfg.sweep_temperatures]
-    if cfg.sweep_world:
-        jobs += [("world-clip", "", t0) for t0 in cfg.sweep_temperatures]
-    reps = run_space_jobs(cfg.space, jobs, progress=progress)
-    keys = [f"{space} tau0={t0:g}" for space, _, t0 in jobs]
-    return ({k: _sweep_point(rep, t0, cfg) for k, (_, _, t0), rep in zip(keys, jobs, reps)},
+    names = [s for s in CLIP_SPACES if s in heads and (s != "world-clip" or cfg.sweep_world)]
+    jobs = [("head", s, heads[s], t0) for s in names for t0 in cfg.sweep_temperatures]
+    reps = run_space_jobs(cfg.space, jobs, progress=progress, desc="Fig 5 sweep") if jobs else []
+    keys = [f"{s} tau0={t0:g}" for _, s, _, t0 in jobs]
+    return ({k: _sweep_point(rep, t0, cfg) for k, (*_, t0), rep in zip(keys, jobs, reps)},
             {k: rep["test_pairs"] for k, rep in zip(keys, reps)})
 
 
@@ -97,6 +103,14 @@ def _sweep_point(rep: dict[str, Any], t0: float, cfg: ConnectConfig) -> dict[str
     return {"init_temperature": t0, "temperature": rep["temperature"], "init_gap": rep["init"]["gap"],
             "gap": rep["trained"]["gap"], "gap_length": stats["gap_length"], "val_score": rep["val_score"],
             "recall_at_1": rep["trained"]["recall"]["a2b_R@1"], "epochs": len(rep["history"]["loss"])}
+
+
+def gap_by_epoch(reports: dict[str, dict]) -> dict[str, dict[str, Any]]:
+    """Each space's gap on its held-out test pairs after every epoch (recorded while training, never used to
+    stop), with the epoch validation chose: how the gap moves while the task is learnt."""
+    return {s: {"gap": [rep["init"]["gap"]] + rep["history"]["track"]["gap"],
+                "best_epoch": rep["history"].get("best_epoch", -1), "epochs": len(rep["history"]["loss"])}
+            for s, rep in reports.items() if rep["history"].get("track", {}).get("gap")}
 
 
 def gap_scores(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
@@ -117,11 +131,11 @@ def gap_scores(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def chance_loss(cfg: SpaceConfig, space: str) -> float:
+def chance_loss(cfg: SpaceConfig, name: str) -> float:
     """The contrastive loss of a space that has learnt nothing: the log of its training batch."""
-    batch = (cfg.clip_batch_size if space == "flickr8k-clip" else cfg.world_clip_batch_size if space == "world-clip"
-             else cfg.batch_size)
-    return float(np.log(batch))
+    recipe = space(name).recipe
+    return float(np.log(cfg.clip_batch_size if recipe == "clip" else cfg.scratch_batch_size
+                        if recipe in ("bound", "clip-scratch") else cfg.batch_size))
 
 
 def world_throughput(cfg: SpaceConfig, n: int = 500) -> dict[str, float]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from c3lib.chapters.ch05_connect.setting import CLIP_TEMPERATURE, PAPER, TARGETS, ConnectConfig
 from c3lib.chapters.ch05_connect.verdicts import key
 from c3lib.results import row
-from c3lib.spaces import CLIP_SPACES
+from c3lib.spaces import BOUND_SPACES, CLIP_GAP_TARGET, CLIP_SPACES, space
 from c3lib.verdict import HELD, NOT_RUN, Verdict
 
 TARGET_WORDS = {"gap_length": "gap", "gap_direction_cos": "direction", "orthogonality_mean": "|orthogonality|",
@@ -16,17 +18,19 @@ TARGET_WORDS = {"gap_length": "gap", "gap_direction_cos": "direction", "orthogon
 OPS = {">=": "≥", "<=": "≤", "|<=|": "≤"}
 
 
-def metrics(reports: dict, table: dict, sweep: dict, met: dict, speed: dict) -> dict[str, Any]:
+def metrics(reports: dict, table: dict, sweep: dict, met: dict, speed: dict, gaps: dict) -> dict[str, Any]:
     """What the results JSON keeps: each space's report (geometry at init and trained, history, sizes,
-    temperature), the Table 1 rows, the sweep, the targets met, the chosen head and the world's speed."""
+    temperature), the Table 1 rows, the sweep, the gap by epoch, the targets met, each CLIP space's chosen
+    head and its candidates, and the world's speed."""
     out: dict[str, Any] = {space: {k: rep[k] for k in ("init", "trained", "history", "n_train", "n_test", "temperature")}
                            for space, rep in reports.items()}
     out["spaces"] = table
     out["temperature_sweep"] = sweep
+    out["gap_by_epoch"] = gaps
     out["targets"] = met
-    if "flickr8k-clip" in reports:
-        clip = reports["flickr8k-clip"]
-        out["flickr8k_clip_heads"] = {"chosen": clip["head"], **clip["candidates"]}
+    for s in CLIP_SPACES:
+        if s in reports:
+            out[f"{s.replace('-', '_')}_heads"] = {"chosen": reports[s]["head"], **reports[s]["candidates"]}
     out["world_items_per_second"] = speed
     return out
 
@@ -39,7 +43,9 @@ def prose(reports: dict) -> dict[str, Any]:
             "p_group": PAPER["table1_group"],
             "clip_tau": CLIP_TEMPERATURE,
             "targets_text": ", ".join(f"{TARGET_WORDS[k]} {OPS[op]} {b:g}" for k, op, b in TARGETS),
-            "head": reports["flickr8k-clip"]["head"] if "flickr8k-clip" in reports else NOT_RUN}
+            "head": reports["flickr8k-clip"]["head"] if "flickr8k-clip" in reports else NOT_RUN,
+            "world_head": reports["world-clip"]["head"] if "world-clip" in reports else NOT_RUN,
+            "p_fig9": "{:.1f}–{:.1f}".format(*PAPER["fig9_text_gap"])}
 
 
 def _claim(claims: list[Verdict], k: str) -> Verdict:
@@ -54,7 +60,49 @@ def _by_word(claims: list[Verdict], prefix: str, spaces: list[str]) -> str:
     return "; ".join(f"**{w}** for {', '.join(names)}" for w, names in words.items())
 
 
-def markdown(cfg: ConnectConfig, reports: dict, table: dict, met: dict, sweep: dict, claims: list[Verdict]) -> dict:
+def bound_lines(reports: dict, table: dict) -> str:
+    """One line per bound space: emergent retrieval to text beside chance, and its gap to text beside
+    ImageBind's (Fig 9)."""
+    lines = []
+    for s in BOUND_SPACES:
+        if s not in reports:
+            continue
+        t, r, rec = table[s]["against_text"], table[s], space(s)
+        lo, hi = PAPER["fig9_text_gap"]
+        where = "inside" if lo <= t["gap_length"] <= hi else "below" if t["gap_length"] < lo else "above"
+        lines.append(f"- **{s}** ({rec.modalities[0]} tower from random init, bound to `{rec.bound_to}`'s frozen "
+                     f"image head; never shown a caption): {rec.modalities[0]} → text R@1 {t['R@1']:.3f} and R@5 "
+                     f"{t['R@5']:.3f} (chance {t['chance_R@1']:.3f} and {t['chance_R@5']:.3f}); gap to text "
+                     f"{t['gap_length']:.2f}, {where} ImageBind's {lo:.1f}–{hi:.1f} (Fig 9); to the images it was bound "
+                     f"to: R@1 {r['recall_at_1']:.3f}, gap {r['gap_length']:.2f}; {r['epochs']} epochs, the best "
+                     f"{r['best_epoch'] + 1}.")
+    return "\n".join(lines) or "*No bound space at this preset.*"
+
+
+def epoch_words(reports: dict, gaps: dict) -> str:
+    """How each CLIP space's gap moves by epoch, and, where it ends below the target, what the run shows."""
+    out = []
+    for s in CLIP_SPACES:
+        if s not in gaps:
+            continue
+        g, best = gaps[s]["gap"], gaps[s]["best_epoch"] + 1  # g[0]: at initialisation; g[e]: after epoch e
+        val = reports[s]["history"]["val"]
+        marks = [e for e in (5, 10, 20, 40, 80) if e < best] + [best]
+        text = (f"`{s}` (head {reports[s]['head']}): gap {g[0]:.2f} at initialisation, "
+                + ", ".join(f"{g[e]:.2f} after epoch {e}" for e in marks)
+                + f" (the epoch validation chose; it trained {gaps[s]['epochs']}).")
+        peak = int(np.argmax(g[1:best + 1])) + 1
+        if g[best] < CLIP_GAP_TARGET <= g[peak]:
+            text += (f" Its gap was {g[peak]:.2f} after epoch {peak}, above the target of {CLIP_GAP_TARGET:g}, and "
+                     f"eroded to {g[best]:.2f} while the validation score rose from {val[peak - 1]:.3f} to "
+                     f"{val[best - 1]:.3f}: the stopping rule follows retrieval, and retrieval kept creeping up as "
+                     f"the two modalities' means were pulled together.")
+        out.append(text)
+    return " ".join(out) or "*No CLIP space at this preset.*"
+
+
+def markdown(cfg: ConnectConfig, reports: dict, table: dict, met: dict, sweep: dict, claims: list[Verdict],
+             gaps: dict) -> dict:
     """The sentences and lists that state the chapter's results."""
     skipped = [s for s in cfg.spaces if s not in reports]
     out = {"skipped_words": (f"*No data folder: {', '.join(f'`{s}`' for s in skipped)} not trained.*" if skipped else
@@ -96,6 +144,8 @@ def markdown(cfg: ConnectConfig, reports: dict, table: dict, met: dict, sweep: d
                   "along the ineffective dimensions) holds only to the extent that each tower's initial collapse "
                   "leaves whole directions unused by both modalities.")
     out["kept_words"] = words
+    out["bound_lines"] = bound_lines(reports, table)
+    out["epoch_words"] = epoch_words(reports, gaps)
     return out
 
 

@@ -82,7 +82,7 @@ def fig5_claim(space: str, sweep: dict[str, dict], pairs: dict[str, tuple], seed
 
 
 def claims(cfg: ConnectConfig, reports: dict[str, dict], table: dict[str, dict], sweep: dict[str, dict],
-           sweep_pairs: dict[str, tuple], inits: dict[str, tuple]) -> list[Verdict]:
+           sweep_pairs: dict[str, tuple]) -> list[Verdict]:
     """Every claim, space by space in the config's order: born, kept, and for the CLIP-recipe spaces the
     project's targets and Fig 5. A space not trained at this run (no data folder) is "not run"."""
     out = []
@@ -95,11 +95,11 @@ def claims(cfg: ConnectConfig, reports: dict[str, dict], table: dict[str, dict],
             out += [verdict.not_run(CLIP_LIKE, "every target", space, key("targets", space), why),
                     verdict.not_run(FIG5, FIG5_STAT, space, key("fig5", space), why)] if clip else []
             continue
-        out += gap_claims(space, inits[space], reports[space]["test_pairs"], cfg.seed)
+        out += gap_claims(space, reports[space]["init_pairs"], reports[space]["test_pairs"], cfg.seed)
         if clip:
             out.append(target_claim(space, table[space], reports[space]["test_pairs"], cfg))
             swept = any(k.startswith(f"{space} ") for k in sweep)
             out.append(fig5_claim(space, sweep, sweep_pairs, cfg.seed) if swept else
                        verdict.not_run(FIG5, FIG5_STAT, space, key("fig5", space),
-                                       "not swept: the sweep trains flickr8k-clip (world-clip with sweep_world)"))
+                                       "not swept (world-clip is swept with sweep_world)"))
     return out

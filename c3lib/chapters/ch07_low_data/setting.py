@@ -34,7 +34,7 @@ class LowDataConfig(ChapterConfig):
     RANGES = {"fractions": Range(0, 100, low_open=True), "num_epochs": AT_LEAST_1, "n_val_images": AT_LEAST_1}
 
     PRESETS = {
-        "smoke": {"task": "world", "seeds": (0,), "n_val_images": 16, "n_pool_images": 0, "num_epochs": 2,
+        "smoke": {"task": "world-scratch", "seeds": (0,), "n_val_images": 16, "n_pool_images": 0, "num_epochs": 2,
                   "min_steps": 8, "meteor": False},
         "default": {},  # ~10 min here with 2 threads (measured); 1,000 pool images keep it inside 20 min
         "paper": {"n_val_images": 100, "n_pool_images": 0, "num_epochs": 10, "min_steps": 1000, "lr": 0.0},

@@ -5,10 +5,10 @@ training images from their own *image* embeddings, passed through a training tra
 image); it never sees text. At test time it draws from the *text* embeddings of held-out captions,
 normalised, minus the text mean, renormalised (no noise): the C3 transform with the roles swapped.
 
-Spaces: the CLIP-recipe spaces of chapter 05, ``world-clip`` (world renders; every prompt has ground-truth
-attributes) and ``flickr8k-clip`` (Flickr8k photos: train-split photos to train, val photos as the FID
-reference and their captions as prompts), the ablation ``world`` (chapter 05's ``image-text`` space, small
-gap) and, at ``paper``, ``coco-clip``: the paper's own setting, CLIP ViT-B/32 ``openai`` over MS-COCO at
+Spaces: chapter 05's ``world-clip-scratch`` (world towers from random init by CLIP's recipe, which read the
+renders the generator draws; every prompt has ground-truth attributes), ``flickr8k-clip`` (Flickr8k photos:
+train-split photos to train, val photos as the FID reference and their captions as prompts), the ablation
+``world-scratch`` (64-d towers from random init, small gap) and, at ``paper``, ``coco-clip``: the paper's own setting, CLIP ViT-B/32 ``openai`` over MS-COCO at
 chapter 06's Karpathy split, with the Inception Score from torch-fidelity. Rows: C1, C2-collapse, C2-corrupt,
 C3, LAFITE's own perturbation (official code: ``normalise((1 - xi) h + xi u)``, ``u`` a random unit direction,
 ``xi = 0.75`` for image features), each over the space's seeds; the supervised ceiling (the C1 generator,

@@ -23,7 +23,7 @@ from c3lib.chapters.ch08_text_to_image.setting import VARIANTS
 from c3lib.verdict import Verdict
 
 METRICS = ("fid", "fid_space", "attr_accuracy", "text_image_cosine", "inception_score")
-SHORT = {"world-clip": "world", "flickr8k-clip": "flickr", "world": "ablation", "coco-clip": "coco"}
+SHORT = {"world-clip-scratch": "world", "flickr8k-clip": "flickr", "world-scratch": "ablation", "coco-clip": "coco"}
 PAPER_SPACE = "coco-clip"  # the paper's own setting (MS-COCO, CLIP ViT-B/32): the paper preset only
 
 # Table 3's order as (better, worse) pairs: the chain C3 < C2-corrupt < C2-collapse < C1 and each C2 below C1

@@ -50,7 +50,7 @@ def train_transform(variant: str, img_train: np.ndarray, txt_train: np.ndarray, 
             lambda x, modality: t.transform(x, modality, train=False).astype(np.float32))
 
 
-def train_generator(task: dict, variant: str, seed: int, cfg: TextToImageConfig, space: str = "world-clip"):
+def train_generator(task: dict, variant: str, seed: int, cfg: TextToImageConfig, space: str = "world-clip-scratch"):
     """One generator from the run store (trained when absent) and its inference map."""
     fit_map, infer = train_transform(variant, task["img_train"], task["txt_train"], cfg, seed)
     gcfg = cfg.generator_config(task["img_train"].shape[1], seed)

@@ -18,7 +18,7 @@ LAFITE_LEVEL = 0.75
 
 @dataclass(frozen=True)
 class TextToImageConfig(ChapterConfig):
-    spaces: tuple[str, ...] = ("world-clip", "flickr8k-clip")  # of SPACES
+    spaces: tuple[str, ...] = ("world-clip-scratch", "flickr8k-clip")  # of SPACES
     variants: tuple[str, ...] = VARIANTS  # trained rows
     seeds: tuple[int, ...] = (0, 1, 2)  # generator seeds per variant on the world spaces
     flickr_seeds: tuple[int, ...] = (0,)  # on Flickr8k (one seed: the chapter's 12-minute CPU budget)
@@ -36,12 +36,12 @@ class TextToImageConfig(ChapterConfig):
     save_runs: bool = True  # keep generators in runs/08_text_to_image
 
     PRESETS = {
-        "smoke": {"spaces": ("world-clip",), "n_eval": 8, "num_steps": 40, "batch_size": 32, "image_size": 16,
+        "smoke": {"spaces": ("world-clip-scratch",), "n_eval": 8, "num_steps": 40, "batch_size": 32, "image_size": 16,
                   "seeds": (0,), "classifier_epochs": 2, "n_examples": 4, "workers": 1},
         # default: sized to 12 minutes on 2 cores (Inception-v3 runs at ~4 images/s on one core): N = 48
         # prompts per row (FID is biased upwards at small N; real-vs-real at the same N is the floor)
         "default": {"n_eval": 48},
-        "paper": {"spaces": ("world-clip", "flickr8k-clip", "coco-clip"), "n_eval": 480, "num_steps": 20000,
+        "paper": {"spaces": ("world-clip-scratch", "flickr8k-clip", "coco-clip"), "n_eval": 480, "num_steps": 20000,
                   "image_size": 64, "base_channels": 64, "flickr_seeds": (0, 1, 2)},
     }
 

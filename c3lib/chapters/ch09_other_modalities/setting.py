@@ -26,10 +26,8 @@ class OtherModalitiesConfig(ChapterConfig):
     modalities: tuple[str, ...] = MODALITIES  # image | audio | video
     variants: tuple[str, ...] = VARIANTS  # chapter 06's decoder variants
     seeds: tuple[int, ...] = (0, 1, 2)  # chapter 06's decoder seeds
-    n_bind_train: int = 0  # train-split scenes whose (audio|video, image) pairs bind a tower; 0: chapter 05's n_train
-    n_val: int = 500  # validation scenes (val split) to select the binding epoch; never test scenes
-    bind_epochs: int = 0  # epochs of binding; 0: chapter 05's num_epochs (its recipe)
-    control: bool = True  # also bind audio to a fresh (random) image tower: the unbound control
+    n_val: int = 500  # paper: validation items of each modality's decoder task (the world's binding is chapter 05's)
+    control: bool = True  # also bind audio to a fresh (random) image head: the unbound control
     meteor: bool = True  # METEOR runs Java
     setup: CaptionSetup = dataclasses.field(default_factory=CaptionSetup)  # chapter 06's tasks and decoders
     n_examples: int = 6  # qualitative examples

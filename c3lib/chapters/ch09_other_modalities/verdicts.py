@@ -60,7 +60,7 @@ def saved_binding(b: dict) -> dict:
     """Per modality: retrieval to text, chance, gap length, Table 1 statistics and the binding's epoch."""
     return {m: {"R@1": r["R@1"], "R@5": r["R@5"], "chance_R@1": r["chance_R@1"], "chance_R@5": r["chance_R@5"],
                 "gap_length": r["gap_length"], "table1": r["table1"],
-                **{k: r[k] for k in ("best_epoch", "val_R@1", "epochs") if k in r}} for m, r in b.items()}
+                **{k: r[k] for k in ("best_epoch", "val_score", "epochs") if k in r}} for m, r in b.items()}
 
 
 def paper_values() -> dict:
@@ -109,17 +109,17 @@ def _table4_lines(summary: dict, found: list[Verdict], modalities: Sequence[str]
 
 
 def _chapter06_line(summary: dict, preset: str, variants: Sequence[str]) -> str:
-    """Whether the image row equals chapter 06's saved world results (the same decoders on the same images)."""
+    """Whether the image row equals chapter 06's saved world-clip results (the same decoders on the same images)."""
     try:
         prev = results.load("06_captioning")
     except FileNotFoundError:
         return ""
     ch06 = {r["variant"]: r["BLEU-1"] for r in (prev.get("metrics") or {}).get("summary") or []
-            if isinstance(r, dict) and r.get("task") == "world" and "BLEU-1" in r}
+            if isinstance(r, dict) and r.get("task") == "world-clip" and "BLEU-1" in r}
     if prev.get("preset") != preset or "image" not in summary or not ch06:
         return ""
     same = all(abs(ch06[v] - summary["image"][v]["BLEU-1"]) < 0.05 for v in variants if v in ch06)
-    return ("The image row " + ("reproduces" if same else "differs from") + " chapter 06's saved world results "
+    return ("The image row " + ("reproduces" if same else "differs from") + " chapter 06's saved world-clip results "
             "(BLEU-1 " + ", ".join(f"{v} {x:.1f}" for v, x in ch06.items()) + "): the same decoders on the same "
             "test images.")
 
@@ -134,7 +134,7 @@ def _beside(b: dict, found: list[Verdict], modalities: Sequence[str]) -> list[st
                         f"({r['R@1'] / r['chance_R@1']:.0f}× chance at R@1); its gap to text is "
                         f"{r['gap_length']:.2f}{image}.")
     for k in (k for k in b if "fresh" in k and "audio" in b):
-        text.append(f"The control, audio bound to a fresh image tower, retrieves text at R@5 {b[k]['R@5']:.3f} "
+        text.append(f"The control, audio bound to a fresh image head, retrieves text at R@5 {b[k]['R@5']:.3f} "
                     f"(chance {b[k]['chance_R@5']:.3f}; bound audio {b['audio']['R@5']:.3f}).")
     per = {m: [v for v in found if v.space == m] for m in modalities}
     text.append("Claims held per modality: " + ", ".join(
@@ -159,10 +159,9 @@ def page(out: dict, found: list[Verdict], cfg) -> tuple[dict[str, Any], dict[str
     prose.update({"img_r1": image.get("R@1", float("nan")), "img_chance": image.get("chance_R@1", float("nan"))})
     setup = f"Test items: {out['n_test']}; space dimension {out['space']['dim']}."
     if t:
-        bind = ", ".join(f"{m} {x:.0f} s ({'loaded' if t['binding_loaded'][m] else 'trained'})"
-                         for m, x in t["binding_s"].items())
+        bind = ", ".join(f"{m} {x:.0f} s" for m, x in t["binding_s"].items())
         setup += (f" Chapter 06 decoders ready in {t['decoders_s']:.0f} s; rendering {t['render_s']:.0f} s; "
-                  f"binding {bind}.")
+                  f"bound towers ready (chapter 05's, loaded or trained) in {bind}.")
     beside = _beside(b, found, cfg.modalities)
     line06 = _chapter06_line(s, cfg.preset, cfg.variants)
     markdown = {"expressible": "\n".join(f"- **{m}**: {EXPRESSIBLE[m]}" for m in cfg.modalities),

@@ -1,5 +1,5 @@
-"""Chapter 09 on the world: chapter 06's decoders, audio and video towers bound to chapter 05's image tower,
-and each modality captioned by one text-only decoder per variant and seed.
+"""Chapter 09 on the world: chapter 06's decoders of ``world-clip``, the audio and video towers chapter 05
+bound to its frozen image head, and each modality captioned by one text-only decoder per variant and seed.
 
 Collapse removes each modality's own mean, fitted on unpaired training items of that modality; the stored
 decoder is never changed (a copy of its transform gets the new target mean). Each run keeps its per-item
@@ -18,10 +18,10 @@ import torch
 from c3lib import binding, spaces
 from c3lib.captioner import Captioner
 from c3lib.chapters.ch09_other_modalities.setting import CHAPTER, CLAIM_METRIC, METRICS, OtherModalitiesConfig
-from c3lib.contrastive import TrainSpec, embed
+from c3lib.contrastive import embed
 from c3lib.data.world import score_caption
 from c3lib.decoders import train_or_load
-from c3lib.encoders.towers import ImageTower
+from c3lib.encoders.towers import MLPHead
 from c3lib.metrics import caption_scores
 from c3lib.paper import TABLE4_METRICS
 from c3lib.runstore import run_path
@@ -37,7 +37,7 @@ def chapter06_decoders(cfg: OtherModalitiesConfig, progress: bool = False, task_
     if task_fields is not None:
         task = CrossModalTask(**task_fields)
     else:
-        task = setup.task("world", cfg.context, progress=progress)
+        task = setup.task("world-clip", cfg.context, progress=progress)
     caps = {(v, s): train_or_load(task, v, s, setup.decoder, setup.noise_std)[0]
             for v in cfg.variants for s in cfg.seeds}
     return task, caps
@@ -76,45 +76,59 @@ def score_modality(cap, unpaired: np.ndarray, test_emb: np.ndarray, refs: Sequen
 
 # ---- the world run ---------------------------------------------------------------------------------------
 def bound_space(cfg: OtherModalitiesConfig, n_test: int, progress: bool = False) -> dict[str, Any]:
-    """Chapter 05's image-text space, audio and video towers bound to its frozen image tower, and every
-    modality's embeddings: ``train`` (unpaired, for the means) and ``test`` (the held-out scenes)."""
-    space = spaces.load_or_train_space("image-text", cfg.context, progress=progress)
-    ccfg, model, vocab = space["config"], space["model"], space["vocab"]
+    """Chapter 05's ``world-clip`` and the audio and video spaces bound to its frozen image head (trained
+    there, loaded here), and every modality's embeddings: ``train`` (unpaired, for the means) and ``test``
+    (the held-out scenes). With ``control``, a further audio tower bound by the same recipe to a *fresh*
+    (random) image head of the same shape."""
+    ctx = cfg.context
+    space = spaces.load_or_train_space("world-clip", ctx, progress=progress)
+    ccfg, model = space["config"], space["model"]
     bound_mods = tuple(m for m in cfg.modalities if m in binding.MODALITIES)
     t0 = time.perf_counter()
-    tr = binding.world_items(ccfg, "train", cfg.n_bind_train or ccfg.n_train, vocab, bound_mods)
-    va = binding.world_items(ccfg, "val", cfg.n_val, vocab, bound_mods)
-    te = binding.world_items(ccfg, "test", n_test, vocab, bound_mods)
+    feats = {s: spaces.world_features(ccfg, s, n) for s, n in (("train", ccfg.n_train), ("test", n_test))}
+    inputs = {s: {m: spaces.modality_input(ccfg, m, feats[s]["scenes"], s) for m in bound_mods} for s in feats}
     render_s = time.perf_counter() - t0
-    spec = TrainSpec(cfg.bind_epochs or ccfg.num_epochs, ccfg.batch_size, ccfg.lr, seed=cfg.seed)
-    world = {k: v for k, v in ccfg.to_dict().items() if k not in ("data_dir", "spaces")}
-    space_name = "world" if cfg.preset == "default" else f"world-{cfg.preset}"
-    train = {"image": embed(model.tower_a, tr["image"])}
-    test = {"image": embed(model.tower_a, te["image"]), "text": embed(model.tower_b, te["text_ids"][:, 0])}
+    image = {s: torch.from_numpy(f["image"]) for s, f in feats.items()}
+    train = {"image": embed(model.tower_a, image["train"])}
+    test = {"image": embed(model.tower_a, image["test"]),
+            "text": embed(model.tower_b, torch.from_numpy(feats["test"]["text"][:, 0]))}
     binds, controls = {}, {}
     for mod in bound_mods:
         t1 = time.perf_counter()
-        b, loaded = binding.load_or_bind(mod, model.tower_a, tr, va, ccfg.dim, spec,
-                                         run_path(CHAPTER, space_name, f"bind-{mod}", cfg.seed), world)
-        binds[mod] = {"best_epoch": b.best_epoch, "val_R@1": b.val_recall, "loaded": loaded,
-                      "seconds": time.perf_counter() - t1, "epochs": spec.num_epochs,
-                      "val_curve": b.history.get("val_R@1", [])}
-        train[mod], test[mod] = embed(b.tower, tr[mod]), embed(b.tower, te[mod])
-        if cfg.control and mod == "audio":
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(10_000 + cfg.seed)
-                fresh = ImageTower(ccfg.dim).eval()
-            t1 = time.perf_counter()
-            c, loaded = binding.load_or_bind(mod, fresh, tr, va, ccfg.dim, spec,
-                                             run_path(CHAPTER, space_name, f"bind-{mod}-fresh-image", cfg.seed),
-                                             {**world, "control": "fresh image tower", "seed": 10_000 + cfg.seed})
-            name = f"{mod} (fresh image tower)"
-            controls[name] = embed(c.tower, te[mod])
-            binds[name] = {"best_epoch": c.best_epoch, "val_R@1": c.val_recall, "loaded": loaded,
-                           "seconds": time.perf_counter() - t1, "epochs": spec.num_epochs}
+        b = spaces.load_or_train_space(f"world-clip-{mod}", ctx, progress=progress)
+        binds[mod] = {"best_epoch": b["history"]["best_epoch"], "val_score": b["val_score"],
+                      "seconds": time.perf_counter() - t1, "epochs": len(b["history"]["loss"]),
+                      "val_curve": b["history"]["val"]}
+        tower = b["model"].tower_a
+        train[mod], test[mod] = embed(tower, inputs["train"][mod]), embed(tower, inputs["test"][mod])
+    if cfg.control and "audio" in bound_mods:
+        binds["audio (fresh image head)"], controls["audio (fresh image head)"] = _control(cfg, ccfg, space, feats,
+                                                                                            inputs, progress)
     return {"space": space, "ccfg": ccfg, "train": train, "test": test, "binds": binds, "controls": controls,
-            "scenes": te["scenes"], "captions": te["captions"], "render_s": render_s,
-            "test_images": te["image"]}
+            "scenes": feats["test"]["scenes"], "captions": feats["test"]["captions"], "render_s": render_s,
+            "test_images": spaces.modality_input(ccfg, "image", feats["test"]["scenes"], "test")}
+
+
+def _control(cfg: OtherModalitiesConfig, ccfg, space: dict, feats: dict, inputs: dict, progress: bool):
+    """Audio bound, by the bound spaces' own recipe, to a fresh image head (random init, seed 10,000 + seed):
+    its test embeddings should retrieve text at chance."""
+    depth, norm = int(space["head"].split("-")[0]), space["head"].endswith("-ln")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(10_000 + cfg.seed)
+        fresh = MLPHead(feats["train"]["image"].shape[1], ccfg.clip_dim, depth, ccfg.clip_width, norm).eval()
+    val = spaces.world_features(ccfg, "val", ccfg.n_select, ("image",))
+    tr = {"image": torch.from_numpy(feats["train"]["image"]), "audio": inputs["train"]["audio"]}
+    va = {"image": torch.from_numpy(val["image"]),
+          "audio": spaces.modality_input(ccfg, "audio", val["scenes"], "val")}
+    name = "world-clip" if cfg.preset == "default" else f"world-clip-{cfg.preset}"
+    t1 = time.perf_counter()
+    c, loaded = binding.load_or_bind("audio", fresh, tr, va, ccfg.clip_dim, spaces.train_spec(ccfg, "bound"),
+                                     run_path(CHAPTER, name, "bind-audio-fresh-image", cfg.seed),
+                                     {"as": spaces.run_dir(ccfg, "world-clip-audio").name,
+                                      "control": "fresh image head", "seed": 10_000 + cfg.seed}, progress=progress)
+    info = {"best_epoch": c.best_epoch, "val_score": c.val_score, "loaded": loaded,
+            "seconds": time.perf_counter() - t1, "epochs": len(c.history["loss"])}
+    return info, embed(c.tower, inputs["test"]["audio"])
 
 
 def run_world(cfg: OtherModalitiesConfig, progress: bool = False) -> dict[str, Any]:
@@ -146,9 +160,8 @@ def run_world(cfg: OtherModalitiesConfig, progress: bool = False) -> dict[str, A
                 examples.setdefault(mod, {})[variant] = preds[:cfg.n_examples]
     return {"runs": runs, "summary": summarise(runs), "binding": report, "examples": examples,
             "timing": {"decoders_s": decoders_s, "render_s": bs["render_s"],
-                       "binding_s": {m: b["seconds"] for m, b in bs["binds"].items()},
-                       "binding_loaded": {m: b["loaded"] for m, b in bs["binds"].items()}},
-            "n_test": n_test, "space": {"gap": bs["space"]["trained"]["gap"], "dim": bs["ccfg"].dim},
+                       "binding_s": {m: b["seconds"] for m, b in bs["binds"].items()}},
+            "n_test": n_test, "space": {"gap": bs["space"]["trained"]["gap"], "dim": bs["ccfg"].clip_dim},
             "thumbs": list((bs["test_images"][:cfg.n_examples].permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8))}
 
 
