@@ -31,7 +31,7 @@ from c3lib.contrastive import PairModel, TrainSpec, embed, retrieval_recall, tra
 from c3lib.data import render as wr
 from c3lib.encoders.towers import AudioTower, VideoTower
 
-MODALITIES = ("audio", "video")  # modalities bound to the image tower
+BOUND_MODALITIES = ("audio", "video")  # the modalities bound to an image tower
 SAMPLE_RATE = 8000  # Hz: the world's audio (c3lib.data.render.render_audio)
 CLIP_SECONDS = 0.5
 CLIP_SAMPLES = int(SAMPLE_RATE * CLIP_SECONDS)
@@ -71,7 +71,7 @@ def new_tower(modality: str, dim: int, n_bins: int | None = None) -> nn.Module:
         return AudioTower(n_bins, dim)
     if modality == "video":
         return VideoTower(dim)
-    raise ValueError(f"unknown modality {modality!r} to bind; valid: {', '.join(MODALITIES)}")
+    raise ValueError(f"unknown modality {modality!r} to bind; valid: {', '.join(BOUND_MODALITIES)}")
 
 
 def weights_sha(module: nn.Module) -> str:

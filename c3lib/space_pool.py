@@ -67,19 +67,28 @@ def feature_jobs(cfg: SpaceConfig, names: list[str] | tuple[str, ...]) -> list[t
     return jobs
 
 
-def train_spaces(cfg: SpaceConfig, names: list[str] | tuple[str, ...], workers: int = 0,
-                 progress: bool = True) -> dict[str, dict[str, Any]]:
+def train_spaces(cfg: SpaceConfig, names: list[str] | tuple[str, ...], workers: int = 0, progress: bool = True,
+                 sweep: dict[str, tuple[float, ...]] | None = None) -> tuple[dict[str, dict], dict[tuple, dict]]:
     """Every space of ``names`` trained (or loaded) in three waves of pool jobs: the features and the spaces
-    that read none; the candidate heads and the locked heads; the bound spaces (on the chosen image head).
-    The same reports as :func:`~c3lib.spaces.train_space` one by one."""
+    that read none; the candidate heads and the locked heads; the bound spaces (on the chosen image head),
+    beside ``sweep`` (space -> starting temperatures: its chosen head trained from each, the Fig 5 sweep).
+    Each wave starts its longest jobs first, so its two ends meet. Returns ``(reports, sweep_reports)``: the
+    same reports as :func:`~c3lib.spaces.train_space` one by one, and each sweep run by ``(space, t0)``."""
     bound_to = [space(n).bound_to for n in names if space(n).bound_to]
     recs = {n: space(n) for n in dict.fromkeys(bound_to + list(names))}  # what a bound space needs goes first
-    free = [("space", n) for n, r in recs.items() if r.recipe in ("fixed", "clip-scratch") and r.data == "world"]
+    free = sorted((("space", n) for n, r in recs.items() if r.recipe in ("fixed", "clip-scratch") and r.data == "world"),
+                  key=lambda job: recs[job[1]].recipe != "clip-scratch")  # the from-scratch CLIP towers take longest
+    features = feature_jobs(cfg, list(recs))
+    first = [j for j in features if j[1].startswith(("flickr8k:train", "world:train:image"))]
     heads = [("head", n, h) for n, r in recs.items() if r.recipe == "clip" for h in cfg.clip_heads]
     heads += [("space", n) for n, r in recs.items() if r.recipe == "fixed" and r.data != "world"]
-    bound = [("space", n) for n, r in recs.items() if r.recipe == "bound"]
+    bound = sorted((("space", n) for n, r in recs.items() if r.recipe == "bound"), key=lambda job: "video" not in job[1])
     done: dict[tuple, dict] = {}
-    for i, wave in enumerate((feature_jobs(cfg, list(recs)) + free, heads, bound)):
+    waves = (first + free + [j for j in features if j not in first], heads, bound)
+    for i, wave in enumerate(waves):
+        if i == 2 and sweep:  # the chosen heads are known now
+            wave = wave + [("head", n, choose_head({h: done[("head", n, h)] for h in cfg.clip_heads})["head"], t0)
+                           for n, temps in sweep.items() if n in recs for t0 in temps]
         if wave:
             done.update(zip(wave, run_space_jobs(cfg, wave, workers, progress, desc=f"spaces, wave {i + 1}/3")))
     out = {}
@@ -87,4 +96,4 @@ def train_spaces(cfg: SpaceConfig, names: list[str] | tuple[str, ...], workers: 
         r = recs[n]
         out[n] = (choose_head({h: done[("head", n, h)] for h in cfg.clip_heads}) if r.recipe == "clip"
                   else done[("space", n)])
-    return out
+    return out, {(n, t0): done[job] for job in done if len(job) == 4 for n, t0 in [(job[1], job[3])]}

@@ -33,7 +33,7 @@ VARIANTS = {
     "C3": dict(collapse=True, corrupt=True, span_only=False),
     "span-only": dict(collapse=False, corrupt=True, span_only=True),
 }
-MODALITIES = ("source", "target")
+SIDES = ("source", "target")  # which modality a transform is applied to
 
 
 def _to_numpy(X: Any, name: str) -> tuple[np.ndarray, Any]:
@@ -166,8 +166,8 @@ class C3Transform(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any, modality: str = "source", train: bool = True) -> Any:
         """Map ``X`` (n, d) as a training input (``train=True``, source only) or an inference input."""
-        if modality not in MODALITIES:
-            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        if modality not in SIDES:
+            raise ValueError(f"modality must be one of {SIDES}, got {modality!r}")
         arr, tensor = _to_numpy(X, "X")
         self._check_fitted(arr)
         self._check_params()

@@ -190,11 +190,15 @@ def test_spaces_train_the_same_bits_in_a_pool_of_two_and_in_process(tmp_path, mo
     with_data = bool(root) and os.path.isdir(root)
     cfg = make_config(spaces.SpaceConfig, "smoke", {"num_epochs": 2, "n_train": 128, "n_test": 32,
                                                     "scratch_max_epochs": 2}, data_dir=root)
-    names = ["world-scratch", "world-clip-scratch", "world-clip-audio"] + (["flickr8k-clip"] if with_data else [])
-    out = {}
+    names = ["world-scratch", "world-clip-scratch", "world-clip", "world-clip-audio"] + (["flickr8k-clip"]
+                                                                                      if with_data else [])
+    out, sweeps = {}, {}
     for workers in (1, 2):
         monkeypatch.setenv("C3_RUNS", str(tmp_path / f"runs{workers}"))
-        out[workers] = space_pool.train_spaces(cfg, names, workers=workers, progress=False)
+        out[workers], sweeps[workers] = space_pool.train_spaces(cfg, names, workers=workers, progress=False,
+                                                                sweep={"world-clip": (0.07,)})
+    assert list(sweeps[1]) == [("world-clip", 0.07)] and sweeps[1][("world-clip", 0.07)]["head"] == out[1]["world-clip"]["head"]
+    assert sweeps[1][("world-clip", 0.07)]["history"] == sweeps[2][("world-clip", 0.07)]["history"]
     for name in names:
         a, b = out[1][name], out[2][name]
         assert a["history"] == b["history"] and a.get("head") == b.get("head"), name

@@ -107,7 +107,7 @@ def test_every_space_reports_its_test_pairs_at_initialisation_and_binding_freeze
                                                     "flickr_epochs": 1, "scratch_max_epochs": 1, "max_epochs": 1,
                                                     "clip_heads": ["2-ln"]}, data_dir=root if with_data else "")
     names = [n for n in spaces.SPACES if spaces.space(n).data == "world" or with_data]
-    reports = space_pool.train_spaces(cfg, names, workers=1, progress=False)
+    reports, _ = space_pool.train_spaces(cfg, names, workers=1, progress=False)
     assert list(reports) == names
     for name, rep in reports.items():
         za, zb = rep["init_pairs"]

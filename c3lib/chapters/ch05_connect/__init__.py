@@ -14,8 +14,8 @@ from __future__ import annotations
 from c3lib import space_pool
 from c3lib.chapter import ChapterResult
 from c3lib.chapters.ch05_connect import page, verdicts
-from c3lib.chapters.ch05_connect.measures import (chance_loss, clip_row, gap_by_epoch, space_row, table1, targets_met,
-                                                  temperature_sweep, world_throughput)
+from c3lib.chapters.ch05_connect.measures import (chance_loss, clip_row, gap_by_epoch, space_row, sweep_plan, table1,
+                                                  targets_met, temperature_sweep, world_throughput)
 from c3lib.chapters.ch05_connect.setting import NAME, PAPER, TARGETS, ConnectConfig
 from c3lib.data.loaders import resolve_data_dir
 from c3lib.spaces import CLIP_SPACES, space
@@ -34,13 +34,13 @@ def run(cfg: ConnectConfig, progress: bool = True) -> ChapterResult:
     speed = world_throughput(cfg.space)
     root = resolve_data_dir(cfg.data_dir, required=cfg.preset != "smoke")
     to_train = [s for s in cfg.spaces if space(s).data != "flickr8k" or root is not None]
-    reports = space_pool.train_spaces(cfg.space, to_train, progress=progress)  # a pool: $C3_WORKERS, else a core each
+    reports, sweep_runs = space_pool.train_spaces(cfg.space, to_train, progress=progress,  # $C3_WORKERS processes
+                                                  sweep=sweep_plan(cfg, to_train))
     table = {name: space_row(rep, cfg.group_size, cfg.seed) for name, rep in reports.items()}
     if root is not None:
         table["CLIP (pretrained)"] = clip_row(root, cfg.group_size, cfg.seed)
     met = {s: targets_met(table[s]) for s in CLIP_SPACES if s in table}
-    sweep, sweep_pairs = temperature_sweep(cfg, {s: reports[s]["head"] for s in CLIP_SPACES if s in reports},
-                                           progress)
+    sweep, sweep_pairs = temperature_sweep(cfg, sweep_runs)
     gaps = gap_by_epoch(reports)
     found = verdicts.claims(cfg, reports, table, sweep, sweep_pairs)
     return ChapterResult(NAME, page.metrics(reports, table, sweep, met, speed, gaps), found,

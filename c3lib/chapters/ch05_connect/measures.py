@@ -15,7 +15,6 @@ from c3lib.contrastive import retrieval_recall
 from c3lib.data import render as wr
 from c3lib.data import world
 from c3lib.data.loaders import load_pair_features
-from c3lib.space_pool import run_space_jobs
 from c3lib.spaces import CLIP_SPACES, SpaceConfig, space
 
 
@@ -85,17 +84,20 @@ def targets_met(row: dict[str, Any]) -> dict[str, bool]:
     return out
 
 
-def temperature_sweep(cfg: ConnectConfig, heads: dict[str, str], progress: bool = True) -> tuple[dict, dict]:
-    """Fig 5 in a real space: each CLIP space's chosen head (``heads``: space -> head; ``world-clip`` only with
-    ``sweep_world``) trained from each starting temperature, the rest of the recipe unchanged; one pool job
-    each (:func:`c3lib.space_pool.run_space_jobs`). The run at the recipe's own tau is the space, loaded.
-    Returns ``(points, pairs)``: one summary per run and its held-out test pairs, by ``"<space> tau0=<t0>"``."""
-    names = [s for s in CLIP_SPACES if s in heads and (s != "world-clip" or cfg.sweep_world)]
-    jobs = [("head", s, heads[s], t0) for s in names for t0 in cfg.sweep_temperatures]
-    reps = run_space_jobs(cfg.space, jobs, progress=progress, desc="Fig 5 sweep") if jobs else []
-    keys = [f"{s} tau0={t0:g}" for _, s, _, t0 in jobs]
-    return ({k: _sweep_point(rep, t0, cfg) for k, (*_, t0), rep in zip(keys, jobs, reps)},
-            {k: rep["test_pairs"] for k, rep in zip(keys, reps)})
+def sweep_plan(cfg: ConnectConfig, names: list[str]) -> dict[str, tuple[float, ...]]:
+    """Fig 5 in real spaces: each CLIP space of ``names`` (``world-clip`` only with ``sweep_world``) and the
+    starting temperatures its chosen head is trained from, the rest of the recipe unchanged (a pool job each,
+    :func:`c3lib.space_pool.train_spaces`; the run at the recipe's own tau is the space, loaded)."""
+    return {s: tuple(cfg.sweep_temperatures) for s in CLIP_SPACES
+            if s in names and (s != "world-clip" or cfg.sweep_world)}
+
+
+def temperature_sweep(cfg: ConnectConfig, runs: dict[tuple, dict]) -> tuple[dict, dict]:
+    """The sweep's ``runs`` (by ``(space, t0)``) as ``(points, pairs)``: one summary per run and its held-out
+    test pairs, by ``"<space> tau0=<t0>"``."""
+    keys = {k: f"{k[0]} tau0={k[1]:g}" for k in runs}
+    return ({keys[k]: _sweep_point(rep, k[1], cfg) for k, rep in runs.items()},
+            {keys[k]: rep["test_pairs"] for k, rep in runs.items()})
 
 
 def _sweep_point(rep: dict[str, Any], t0: float, cfg: ConnectConfig) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def bound_space(cfg: OtherModalitiesConfig, n_test: int, progress: bool = False)
     ctx = cfg.context
     space = spaces.load_or_train_space("world-clip", ctx, progress=progress)
     ccfg, model = space["config"], space["model"]
-    bound_mods = tuple(m for m in cfg.modalities if m in binding.MODALITIES)
+    bound_mods = tuple(m for m in cfg.modalities if m in binding.BOUND_MODALITIES)
     t0 = time.perf_counter()
     feats = {s: spaces.world_features(ccfg, s, n) for s, n in (("train", ccfg.n_train), ("test", n_test))}
     inputs = {s: {m: spaces.modality_input(ccfg, m, feats[s]["scenes"], s) for m in bound_mods} for s in feats}
