@@ -248,3 +248,18 @@ def test_paper_preset_with_data_but_no_weights_says_where_to_put_them(tmp_path, 
     cfg = make_config(ch.OtherModalitiesConfig, "paper", {"modalities": ["audio"]}, data_dir=str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"weights/imagebind_huge.pth: fetch imagebind_huge.pth"):
         ch.run(cfg)
+
+
+def test_chapter09_asks_for_chapter06s_own_decoders(monkeypatch):
+    """The decoders chapter 09 retargets are chapter 06's: the same task and the same settings per task (the
+    CLIP spaces' decoders train to chapter 06's epoch ceiling), so the run store hands back the very runs."""
+    from c3lib.chapters.ch09_other_modalities import world as w
+
+    asked = []
+    task = w.CrossModalTask(name="world-clip", train_emb=np.zeros((2, 4)), train_targets=["a", "b"],
+                            val_emb=np.zeros((1, 4)), val_targets=["a"], unpaired_emb=np.zeros((2, 4)),
+                            test_emb=np.zeros((1, 4)), test_refs=[["a"]], test_ids=["0"])
+    monkeypatch.setattr(w, "train_or_load", lambda t, v, s, tcfg, noise: asked.append(tcfg) or (None, False))
+    cfg = make_config(ch.OtherModalitiesConfig, "default", {"seeds": (0,), "variants": ("C1",)})
+    w.chapter06_decoders(cfg, task_fields=vars(task))
+    assert asked == [cfg.setup.decoder_for("world-clip")] and asked[0] != cfg.setup.decoder

@@ -38,7 +38,7 @@ def chapter06_decoders(cfg: OtherModalitiesConfig, progress: bool = False, task_
         task = CrossModalTask(**task_fields)
     else:
         task = setup.task("world-clip", cfg.context, progress=progress)
-    caps = {(v, s): train_or_load(task, v, s, setup.decoder, setup.noise_std)[0]
+    caps = {(v, s): train_or_load(task, v, s, setup.decoder_for(task.name), setup.noise_std)[0]
             for v in cfg.variants for s in cfg.seeds}
     return task, caps
 
