@@ -86,7 +86,7 @@ def _summary(**fids):
     return {"world": {v: {"fid": f} for v, f in fids.items()}}
 
 
-def _runs(fid, attr=None, n=12, seeds=(0, 1, 2), space="world-clip", spread=1.0, seed=0):
+def _runs(fid, attr=None, n=12, seeds=(0, 1, 2), space="world-clip-scratch", spread=1.0, seed=0):
     """Constructed run rows: per variant, per-seed FIDs around ``fid[v]`` (std ``spread``) and per-prompt
     attribute shares and cosines around ``attr[v]`` (the same prompts for every variant)."""
     rng = np.random.default_rng(seed)
@@ -107,7 +107,7 @@ ORDERED_ATTR = {"C1": 0.0, "C2-collapse": 0.1, "C2-corrupt": 0.2, "C3": 0.3, "LA
 
 
 def test_claims_hold_when_table_3s_order_is_clear_and_fail_when_reversed():
-    got = {v.key: v for v in ch.claims(_runs(ORDERED, ORDERED_ATTR), ("world-clip",))}
+    got = {v.key: v for v in ch.claims(_runs(ORDERED, ORDERED_ATTR), ("world-clip-scratch",))}
     for metric in ("fid", "attr", "cos"):
         for pair in ("c3_corrupt", "corrupt_collapse", "collapse_c1", "corrupt_c1", "c3_best"):
             assert got[f"v_{metric}_{pair}_world"].verdict == "held", (metric, pair)
@@ -117,14 +117,15 @@ def test_claims_hold_when_table_3s_order_is_clear_and_fail_when_reversed():
     assert got["v_is_world"].verdict == "not run at this preset", "IS is offline-unavailable: stated, not tested"
     assert got["v_order_coco"].verdict == "not run at this preset"
     reversed_ = {v: 46 - f for v, f in ORDERED.items()}
-    bad = {v.key: v for v in ch.claims(_runs(reversed_, {v: -a for v, a in ORDERED_ATTR.items()}), ("world-clip",))}
+    bad = {v.key: v for v in ch.claims(_runs(reversed_, {v: -a for v, a in ORDERED_ATTR.items()}),
+                                       ("world-clip-scratch",))}
     assert all(bad[f"v_{m}_{p}_world"].verdict == "not held" for m in ("fid", "attr", "cos")
                for p in ("c3_corrupt", "corrupt_collapse", "collapse_c1", "corrupt_c1", "c3_best"))
 
 
 def test_claims_say_within_noise_or_not_enough_data_when_the_run_cannot_tell():
     close = {v: 20 for v in ORDERED}
-    got = {v.key: v for v in ch.claims(_runs(close, spread=5.0), ("world-clip",))}
+    got = {v.key: v for v in ch.claims(_runs(close, spread=5.0), ("world-clip-scratch",))}
     assert got["v_fid_c3_corrupt_world"].verdict == "within noise"
     assert "v_attr_c3_corrupt_world" not in got, "a space without attributes has no attribute claim"
     one = {v.key: v for v in ch.claims(_runs(ORDERED, ORDERED_ATTR, seeds=(0,), space="flickr8k-clip"),
@@ -133,7 +134,7 @@ def test_claims_say_within_noise_or_not_enough_data_when_the_run_cannot_tell():
     assert one["v_fid_c3_best_flickr"].verdict == "not enough data"
     assert one["v_attr_c3_corrupt_flickr"].verdict == "held", "per-prompt scores still give an interval"
     partial = {v.key: v for v in ch.claims([r for r in _runs(ORDERED) if r["variant"] != "C2-collapse"],
-                                           ("world-clip",))}
+                                           ("world-clip-scratch",))}
     assert partial["v_fid_corrupt_collapse_world"].verdict == "not run at this preset"
     assert partial["v_fid_c3_best_world"].verdict == "held", "the untrained row is left out of C3's comparison"
 
@@ -143,14 +144,14 @@ def test_fid_gaps_and_page_sentences_follow_the_numbers():
     assert gaps["FID gap C1 - supervised"] == 20 and gaps["share of the C1 gap closed by C3"] == pytest.approx(11 / 20)
     assert ch.fid_gaps(_summary(C1=9, C3=19, supervised=10))["world"]["share of the C1 gap closed by C3"] is None
     assert ch.fid_gaps(_summary(C1=9, C3=19)) == {}
-    held = ch.claims(_runs(ORDERED, ORDERED_ATTR), ("world-clip",))
+    held = ch.claims(_runs(ORDERED, ORDERED_ATTR), ("world-clip-scratch",))
     text = ch.page.order_sentence(held, 16)
-    assert "**world-clip**: FID: 5 held" in text and "differences from the paper" not in text
-    bad = ch.claims(_runs({v: 46 - f for v, f in ORDERED.items()}), ("world-clip",))
+    assert "**world-clip-scratch**: FID: 5 held" in text and "differences from the paper" not in text
+    bad = ch.claims(_runs({v: 46 - f for v, f in ORDERED.items()}), ("world-clip-scratch",))
     assert "5 not held" in ch.page.order_sentence(bad, 16) and "differences from the paper" in \
         ch.page.order_sentence(bad, 16)
     table = ch.page.order_table(held).splitlines()
-    assert len(table) == 2 + 5 and table[2].startswith("| world-clip | C3 beats C2-corrupt") and "held: +" in table[2]
+    assert len(table) == 2 + 5 and table[2].startswith("| world-clip-scratch | C3 beats C2-corrupt") and "held: +" in table[2]
 
 
 def test_per_prompt_scores_average_to_the_row_metrics():
@@ -217,8 +218,8 @@ def test_chapter_jobs_give_the_same_numbers_in_a_pool_of_two_and_in_process(tmp_
     monkeypatch.setenv("C3_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("C3_CACHE", str(tmp_path / "cache"))
     cfg = make_config(ch.TextToImageConfig, "smoke", {"num_steps": 20, "save_runs": False})
-    tasks = {"world-clip": _tiny_task()}
-    jobs = [("generator", "world-clip", "C1", 0), ("generator", "world-clip", "C3", 0), ("real", "world-clip")]
+    tasks = {"world-clip-scratch": _tiny_task()}
+    jobs = [("generator", "world-clip-scratch", "C1", 0), ("generator", "world-clip-scratch", "C3", 0), ("real", "world-clip-scratch")]
     inline = parallel.pool_map(ch._job, jobs, 1, ch._init_jobs, (cfg, tasks))
     pooled = parallel.pool_map(ch._job, jobs, 2, ch._init_jobs, (cfg, tasks))
     for a, b in zip(inline[:2], pooled[:2]):
