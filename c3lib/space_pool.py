@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from c3lib.spaces import (SpaceConfig, choose_head, clip_run, flickr_features, scratch_clip_space, space,
-                          train_space, world_features)
+from c3lib.spaces import SpaceConfig, choose_head, clip_run, flickr_features, space, train_space, world_features
 
 _SPACE_JOBS: dict[str, Any] = {}
 
@@ -29,7 +28,7 @@ def pool_job(kind: str, name: str, head: str = "", init_temperature: float | Non
     """One job: ``("features", "world:<split>:<image|text>" | "flickr8k:<split>:<limit>")`` computes (caches)
     frozen features; ``("space", name)`` trains (or loads) a space by its recipe; ``("head", name, head, t0)``
     one candidate head of a ``clip`` space (``t0``: a starting temperature other than the recipe's, for the
-    sweep); ``("scratch", name, "", t0)`` ``world-clip-scratch`` from another starting temperature."""
+    sweep)."""
     cfg = _SPACE_JOBS["cfg"]
     if kind == "features":
         data, split, what = name.split(":")
@@ -41,8 +40,6 @@ def pool_job(kind: str, name: str, head: str = "", init_temperature: float | Non
         return {}
     if kind == "head":
         return clip_run(cfg, name, head, init_temperature, progress=False)
-    if kind == "scratch":
-        return scratch_clip_space(cfg, name, progress=False, init_temperature=init_temperature)
     return train_space(cfg, name, progress=False)
 
 
@@ -84,16 +81,16 @@ def train_spaces(cfg: SpaceConfig, names: list[str] | tuple[str, ...], workers: 
     heads += [("space", n) for n, r in recs.items() if r.recipe == "fixed" and r.data != "world"]
     bound = sorted((("space", n) for n, r in recs.items() if r.recipe == "bound"), key=lambda job: "video" not in job[1])
     done: dict[tuple, dict] = {}
-    waves = (first + free + [j for j in features if j not in first], heads, bound)
-    for i, wave in enumerate(waves):
-        if i == 2 and sweep:  # the chosen heads are known now
-            wave = wave + [("head", n, choose_head({h: done[("head", n, h)] for h in cfg.clip_heads})["head"], t0)
-                           for n, temps in sweep.items() if n in recs for t0 in temps]
+
+    def run(wave: list[tuple], i: int) -> None:
         if wave:
-            done.update(zip(wave, run_space_jobs(cfg, wave, workers, progress, desc=f"spaces, wave {i + 1}/3")))
-    out = {}
-    for n in names:
-        r = recs[n]
-        out[n] = (choose_head({h: done[("head", n, h)] for h in cfg.clip_heads}) if r.recipe == "clip"
-                  else done[("space", n)])
-    return out, {(n, t0): done[job] for job in done if len(job) == 4 for n, t0 in [(job[1], job[3])]}
+            done.update(zip(wave, run_space_jobs(cfg, wave, workers, progress, desc=f"spaces, wave {i}/3")))
+
+    run(first + free + [j for j in features if j not in first], 1)
+    run(heads, 2)
+    chosen = {n: choose_head({h: done[("head", n, h)] for h in cfg.clip_heads}) for n, r in recs.items()
+              if r.recipe == "clip"}
+    swept = [("head", n, chosen[n]["head"], t0) for n, temps in (sweep or {}).items() if n in chosen for t0 in temps]
+    run(bound + swept, 3)
+    return ({n: chosen[n] if n in chosen else done[("space", n)] for n in names},
+            {(job[1], job[3]): done[job] for job in swept})

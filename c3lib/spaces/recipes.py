@@ -37,8 +37,8 @@ def gap(za: np.ndarray, zb: np.ndarray) -> float:
     return float(np.linalg.norm(geometry.centroid_gap(za, zb)))
 
 
-def _measure(model: PairModel, test: dict, threshold: float = 0.99) -> dict[str, Any]:
-    za, zb = pair_embeddings(model, test)
+def _geometry(za: np.ndarray, zb: np.ndarray, threshold: float = 0.99) -> dict[str, Any]:
+    """The gap, retrieval and each side's effective dimension of paired embeddings ``(n, d)``."""
     return {"gap": gap(za, zb), "recall": retrieval_recall(za, zb),
             "effective_dim_a": geometry.effective_dimension(geometry.normalize(za), threshold),
             "effective_dim_b": geometry.effective_dimension(geometry.normalize(zb), threshold)}
@@ -53,12 +53,10 @@ def _report(name: str, cfg: SpaceConfig, model: PairModel, init_pairs: tuple, te
             n_train: int, vocab: Vocab | None = None, **extra: Any) -> dict[str, Any]:
     """What every recipe returns: the model, the geometry at initialisation and trained, the history, and the
     held-out test pairs at initialisation (``init_pairs``) and trained (``test_pairs``)."""
-    init = {"gap": gap(*init_pairs), "recall": retrieval_recall(*init_pairs),
-            "effective_dim_a": geometry.effective_dimension(geometry.normalize(init_pairs[0])),
-            "effective_dim_b": geometry.effective_dimension(geometry.normalize(init_pairs[1]))}
-    return {"space": name, "init": init, "trained": _measure(model, test), "history": history, "model": model,
-            "temperature": model.temperature(), "n_train": n_train, "n_test": len(test["a"]), "vocab": vocab,
-            "config": cfg, "init_pairs": init_pairs, "test_pairs": pair_embeddings(model, test), **extra}
+    test_pairs = pair_embeddings(model, test)
+    return {"space": name, "init": _geometry(*init_pairs), "trained": _geometry(*test_pairs), "history": history,
+            "model": model, "temperature": model.temperature(), "n_train": n_train, "n_test": len(test["a"]),
+            "vocab": vocab, "config": cfg, "init_pairs": init_pairs, "test_pairs": test_pairs, **extra}
 
 
 def train_spec(cfg: SpaceConfig, recipe: str, init_temperature: float | None = None) -> TrainSpec:
