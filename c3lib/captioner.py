@@ -100,18 +100,21 @@ class ClipCap(nn.Module):
     def prefix(self, emb: torch.Tensor) -> torch.Tensor:
         return self.mapping(emb).view(emb.shape[0], self.spec.prefix_len, self.d_lm)  # [B, P, d_lm]
 
-    def forward(self, emb: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor | None = None):
+    def forward(self, emb: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor | None = None,
+                last: int = 0):
+        """Logits of every position, or of the ``last`` positions only (the vocabulary projection of the prefix
+        positions is then not computed)."""
         tok_emb = self.lm.transformer.wte(tokens)  # [B, T, d_lm]
         x = torch.cat([self.prefix(emb), tok_emb], dim=1)  # [B, P+T, d_lm]
         if mask is not None:
             ones = torch.ones(mask.shape[0], self.spec.prefix_len, dtype=mask.dtype, device=mask.device)
             mask = torch.cat([ones, mask], dim=1)
-        return self.lm(inputs_embeds=x, attention_mask=mask).logits
+        return self.lm(inputs_embeds=x, attention_mask=mask, logits_to_keep=last).logits
 
     def loss(self, emb: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy over the real (unpadded) caption tokens."""
-        logits = self(emb, tokens, mask)[:, self.spec.prefix_len - 1:-1]  # predicts tokens[:, t]
-        flat = logits.reshape(-1, logits.shape[-1])
+        logits = self(emb, tokens, mask, last=tokens.shape[1] + 1)[:, :-1]  # position P-1+t predicts tokens[:, t]
+        flat = logits.reshape(-1, logits.shape[-1]).float()
         target = tokens.masked_fill(mask == 0, -100).reshape(-1)
         return nn.functional.cross_entropy(flat, target, ignore_index=-100)
 

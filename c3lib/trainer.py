@@ -9,6 +9,7 @@ each padded only to its own longest caption.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -26,6 +27,8 @@ from c3lib.config import check_config
 from c3lib.tokenizer import CaptionTokenizer
 from c3lib.transform import C3Transform
 
+SCHEDULES = ("linear", "constant")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -42,15 +45,17 @@ class TrainConfig:
     batch_size: int = 64
     num_epochs: int = 10
     warmup_steps: int = 100
+    schedule: str = "linear"  # after warmup: linear decay to 0 at num_epochs (ClipCap) | constant
     patience: int = 2  # epochs without validation improvement before stopping
     min_word_freq: int = 1  # word-level tokenizer: rarer words map to <unk> (a smaller, better-trained softmax)
     weight_decay: float = 0.01
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N; "auto" resolves at construction (c3lib.devices)
+    precision: str = "fp32"  # fp32 | bf16: matrix products in bfloat16 autocast on a CPU too (GPUs: always bf16)
 
     RANGES: ClassVar[dict] = {**dict.fromkeys(("n_layer", "n_embd", "n_head", "prefix_len", "batch_size", "num_epochs",
                                                "patience", "min_word_freq"), AT_LEAST_1), "lr": POSITIVE}
-    CHOICES: ClassVar[dict] = {"lm": LMS}
+    CHOICES: ClassVar[dict] = {"lm": LMS, "schedule": SCHEDULES, "precision": ("fp32", "bf16")}
     PRESETS: ClassVar[dict] = {
         "smoke": {"n_layer": 1, "n_embd": 64, "lr": 3e-3, "num_epochs": 2, "warmup_steps": 50, "min_word_freq": 5},
         # default: a 2-layer, 128-wide GPT-2 from scratch; lr 3e-3 and rare words to <unk> (val loss 3.67 -> 2.77)
@@ -91,25 +96,37 @@ def collate(ids: list[list[int]], idx: np.ndarray, pad_id: int) -> tuple[torch.T
     return tokens, mask
 
 
-def _schedule(opt, warmup: int, total: int):
-    """Linear warmup to ``lr`` then linear decay to 0 (official code's ``get_linear_schedule_with_warmup``)."""
+def _schedule(opt, warmup: int, total: int, kind: str = "linear"):
+    """Linear warmup to ``lr``, then linear decay to 0 at step ``total`` (``linear``: the official code's
+    ``get_linear_schedule_with_warmup``) or ``lr`` held (``constant``: the rate does not depend on the epoch
+    cap, so the validation loss, not the cap, ends training)."""
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
+        return 1.0 if kind == "constant" else max(0.0, (total - step) / max(1, total - warmup))
     return torch.optim.lr_scheduler.LambdaLR(opt, f)
 
 
+def autocast(cfg: TrainConfig):
+    """bf16 autocast where ``cfg`` asks for it on a CPU; on a GPU as :func:`c3lib.distributed.autocast` decides."""
+    if cfg.precision == "bf16" and str(cfg.device) == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return distributed.autocast(cfg.device)
+
+
 @torch.no_grad()
-def text_loss(model: ClipCap, emb: torch.Tensor, ids: list[list[int]], pad_id: int, batch_size: int) -> float:
-    """Mean per-token validation loss of transformed embeddings ``emb`` (n, d)."""
+def text_loss(model: ClipCap, emb: torch.Tensor, ids: list[list[int]], pad_id: int, batch_size: int,
+              cfg: TrainConfig | None = None) -> float:
+    """Mean per-token validation loss of transformed embeddings ``emb`` (n, d) (in ``cfg``'s precision)."""
     model.eval()
     total, count = 0.0, 0
     for s in range(0, len(ids), batch_size):
         idx = np.arange(s, min(s + batch_size, len(ids)))
         tokens, mask = collate(ids, idx, pad_id)
         n_tok = int(mask.sum())
-        total += float(model.loss(emb[idx], tokens.to(emb.device), mask.to(emb.device))) * n_tok
+        with autocast(cfg) if cfg is not None else contextlib.nullcontext():
+            loss = model.loss(emb[idx], tokens.to(emb.device), mask.to(emb.device))
+        total += float(loss) * n_tok
         count += n_tok
     return total / count
 
@@ -180,7 +197,7 @@ def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: T
     lengths = np.array([len(i) for i in ids])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
-    sched = _schedule(opt, cfg.warmup_steps, steps_per_epoch * cfg.num_epochs)
+    sched = _schedule(opt, cfg.warmup_steps, steps_per_epoch * cfg.num_epochs, cfg.schedule)
     if val is not None:
         val = (torch.as_tensor(val[0], dtype=torch.float32, device=cfg.device), val[1])
     best, best_state, bad, first, done, history = math.inf, None, 0, 0, False, []
@@ -205,7 +222,7 @@ def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: T
             part = distributed.shard(idx, d)  # this rank's rows of the global batch (all of it on one process)
             rows = part if len(part) else idx[:1]  # a rank left without rows still steps, with weight 0
             tokens, mask = collate(ids, rows, pad_id)
-            with distributed.autocast(cfg.device):
+            with autocast(cfg):
                 loss = net(x[rows], tokens.to(cfg.device), mask.to(cfg.device))
             if d.world > 1:  # weight: this rank's share of the batch's tokens, times world (DDP averages)
                 loss = loss * (float(mask.sum()) * (len(part) > 0) / float(lengths[idx].sum()) * d.world)
@@ -218,7 +235,7 @@ def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: T
             sched.step()
             tot += (loss.item() / d.world if d.world > 1 else loss.item()) * len(idx)
         train_loss = distributed.all_sum(tot, d) / len(ids)
-        val_loss = text_loss(model, val[0], val[1], pad_id, 256) if val else train_loss
+        val_loss = text_loss(model, val[0], val[1], pad_id, 256, cfg) if val else train_loss
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         if log is not None:
             log.append(history[-1])
