@@ -1,7 +1,8 @@
 """The project's one word tokenizer, and the vocabularies built on it.
 
 - :func:`words`: lower-cased alphanumeric words, punctuation dropped; what the world text tower reads
-  (:class:`Vocab`) and what the caption metrics compare (:func:`c3lib.metrics.tokenize`).
+  (:class:`Vocab`). The caption metrics do not use it: they compare PTB tokens, as COCOEvalCap does
+  (:func:`c3lib.metrics.tokenize`).
 - :class:`CaptionTokenizer`: the decoder's tokenizer, an offline word-level vocabulary (``default``) or
   GPT-2's BPE (``paper``). It keeps ``.`` as a token, since greedy decoding stops at it.
 

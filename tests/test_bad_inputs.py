@@ -170,8 +170,10 @@ def _metric_cases() -> None:
     caps = ["a dog runs on the grass", "two cats sleep"]
     case("metrics", "references as a flat list of strings", cm(caps, caps), mention="list")
     case("metrics", "rouge1 references flat", lambda: rouge1(caps, caps), mention="list")
-    case("metrics", "references punctuation only", cm(["a dog"], [["...", "!!"]]), mention="word|reference")
-    case("metrics", "references Chinese text", cm(["a dog"], [["一只狗在草地上跑"]]), mention="word|reference")
+    case("metrics", "references punctuation only", cm(["a dog"], [["...", "!", " -- ", "…"]]),
+         mention="word|reference")
+    case("metrics", "references Chinese text: one PTB token, as COCOEvalCap scores it",
+         cm(["a dog", "x"], [["一只狗在草地上跑"], ["x"]]), check=lambda m: m["BLEU-1"] < 60 and m["ROUGE-1"] == 50)
     case("metrics", "one of two items with punctuation-only references", cm(caps, [["a dog"], ["?"]]))
     case("metrics", "a punctuation-only reference beside a real one: left out",
          cm(["a dog runs"], [["a dog runs", "..."]]), check=lambda m: m["BLEU-1"] > 99)
