@@ -5,7 +5,8 @@ put in front of the caption's token embeddings; the loss is next-token cross-ent
 ``default``: a small GPT-2 config with random init and a word-level tokenizer (offline);
 ``paper``: GPT-2 124M (``lm="gpt2"``) with its tokenizer, at the revision :mod:`c3lib.download` pins and checks.
 
-Decoding: greedy as the official code (stop at ``.``, end-of-sentence or 67 tokens) or beam search; the
+Decoding: the LM's ``generate()`` from the prefix embeddings, batched, with the key/value cache: greedy as the
+official code (stop at ``.``, end-of-sentence or 67 tokens) or beam search (summed log-prob / length); the
 unknown-word and padding tokens of the word-level tokenizer are never emitted.
 
 Guard (``check_inputs``): a fitted captioner refuses inputs whose dim differs from training, NaN, and
@@ -178,10 +179,9 @@ class Captioner:
         x = torch.as_tensor(arr, dtype=torch.float32, device=next(self.model.parameters()).device)
         out: list[str] = []
         for i in range(0, len(x), batch_size):
-            if beam_size == 1:
-                ids = greedy(self.model, x[i:i + batch_size], self.tokenizer, max_tokens)
-            else:
-                ids = [beam(self.model, e, self.tokenizer, beam_size, max_tokens) for e in x[i:i + batch_size]]
+            batch = x[i:i + batch_size]
+            ids = (greedy(self.model, batch, self.tokenizer, max_tokens) if beam_size == 1
+                   else beam(self.model, batch, self.tokenizer, beam_size, max_tokens))
             out += [self.tokenizer.decode(s) for s in ids]
         return out
 
@@ -243,55 +243,44 @@ def _banned_ids(tok: CaptionTokenizer) -> list[int]:
     return sorted({i for i in (getattr(tok, "unk_id", None), tok.pad_id) if i is not None and i != tok.eos_id})
 
 
-def greedy(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, max_tokens: int) -> list[list[int]]:
-    """Batched greedy decoding (B, d) -> token lists, each cut after its first ``.``/EOS (kept: ``.``)."""
-    stops = _stop_ids(tok)
+def _generation_config(tok: CaptionTokenizer, beam_size: int, max_tokens: int):
+    """The settings of one :func:`generate` call, built per call so the LM's own ``generation_config`` (filled in
+    for fields left unset here, never changed) plays no part: no sampling, ``beam_size`` beams, at most
+    ``max_tokens`` new tokens, stop at EOS or ``.``, banned ids at -inf. Beam search scores a finished hypothesis
+    by its summed log-probabilities divided by its length in tokens, the stop token included
+    (``length_penalty=1``); its log-probabilities are renormalised after the banned ids are removed."""
+    from transformers import GenerationConfig
     banned = _banned_ids(tok)
-    x = model.prefix(emb)  # [B, P, d_lm]
-    ids = torch.empty(len(emb), 0, dtype=torch.long, device=emb.device)
-    done = torch.zeros(len(emb), dtype=torch.bool, device=emb.device)
-    past = None
-    step_in = x
-    for _ in range(max_tokens):
-        out = model.lm(inputs_embeds=step_in, past_key_values=past, use_cache=True)
-        past = out.past_key_values
-        logits = out.logits[:, -1]  # [B, V]
-        logits[:, banned] = -torch.inf
-        nxt = logits.argmax(-1)  # [B]
-        ids = torch.cat([ids, nxt[:, None]], dim=1)
-        done |= torch.isin(nxt, torch.tensor(sorted(stops), device=emb.device))
-        if done.all():
-            break
-        step_in = model.lm.transformer.wte(nxt)[:, None]  # [B, 1, d_lm]
+    return GenerationConfig(do_sample=False, num_beams=beam_size, num_return_sequences=1, max_new_tokens=max_tokens,
+                            eos_token_id=sorted(_stop_ids(tok)), pad_token_id=tok.pad_id,
+                            suppress_tokens=banned or None, renormalize_logits=beam_size > 1,
+                            length_penalty=1.0, early_stopping=False, use_cache=True)
+
+
+def _decode(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, beam_size: int,
+            max_tokens: int) -> list[list[int]]:
+    """Decode a batch (B, d) with the LM's ``generate()`` from the prefix embeddings (key/value cache on):
+    greedy for ``beam_size=1``, else beam search over ``beam_size`` beams per row. Returns one token list per
+    row, in order, cut after its first ``.``/EOS (that token kept) or ``max_tokens`` long."""
+    prefix = model.prefix(emb)  # [B, P, d_lm]
+    mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=emb.device)
+    out = model.lm.generate(inputs_embeds=prefix, attention_mask=mask,
+                            generation_config=_generation_config(tok, beam_size, max_tokens))
+    stops = _stop_ids(tok)
     result = []
-    for row in ids.tolist():
+    for row in out.tolist():  # only the new tokens: the prompt was embeddings, not ids
         cut = next((k for k, t in enumerate(row) if t in stops), len(row) - 1)
         result.append(row[:cut + 1])
     return result
 
 
-def beam(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, beam_size: int, max_tokens: int) -> list[int]:
-    """Beam search for one embedding (d,): keeps ``beam_size`` hypotheses by summed log-prob / length."""
-    stops = _stop_ids(tok)
-    banned = _banned_ids(tok)
-    prefix = model.prefix(emb[None])  # [1, P, d_lm]
-    beams: list[tuple[float, list[int]]] = [(0.0, [])]
-    finished: list[tuple[float, list[int]]] = []
-    for _ in range(max_tokens):
-        cand = []
-        for score, seq in beams:
-            t = torch.tensor([seq], dtype=torch.long, device=emb.device)
-            x = torch.cat([prefix, model.lm.transformer.wte(t)], dim=1)
-            logits = model.lm(inputs_embeds=x).logits[0, -1]
-            logits[banned] = -torch.inf
-            logp = logits.log_softmax(-1)
-            top = logp.topk(beam_size)
-            cand += [(score + v, seq + [i]) for v, i in zip(top.values.tolist(), top.indices.tolist())]
-        cand.sort(key=lambda c: -c[0])
-        beams = []
-        for score, seq in cand[:beam_size]:
-            (finished if seq[-1] in stops else beams).append((score, seq))
-        if not beams:
-            break
-    finished += beams
-    return max(finished, key=lambda c: c[0] / len(c[1]))[1]
+def greedy(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, max_tokens: int) -> list[list[int]]:
+    """Batched greedy decoding (B, d) -> token lists, each cut after its first ``.``/EOS (kept: ``.``)."""
+    return _decode(model, emb, tok, 1, max_tokens)
+
+
+def beam(model: ClipCap, emb: torch.Tensor, tok: CaptionTokenizer, beam_size: int,
+         max_tokens: int) -> list[list[int]]:
+    """Batched beam search (B, d) -> the best hypothesis per row by summed log-prob / length (tokens, the
+    stop token included), cut after its first ``.``/EOS."""
+    return _decode(model, emb, tok, beam_size, max_tokens)

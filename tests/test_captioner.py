@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -129,3 +130,83 @@ def test_finetuning_checks_its_config(bad, trained):
     emb, cap, _ = trained
     with pytest.raises(ConfigError, match=next(iter(bad))):
         finetune_captioner(cap, emb, CAPS, dataclasses.replace(TINY, **bad))
+
+
+# ---- decoding through generate() ------------------------------------------------------------------------------
+# Captions of very different lengths, and words seen once (<unk> with min_word_freq=2), so that rows stop at
+# different steps and an unbanned decoder emits <unk>.
+VARIED = ["a dog .", "a man rides a red bike down a long street past a shop .", "two dogs play .",
+          "a girl in a red coat walks a dog on a beach near the water at dusk .", "a cat .",
+          "a boy kicks a ball on the grass in a park ."]
+
+
+@pytest.fixture(scope="module")
+def varied():
+    emb = np.random.default_rng(2).normal(size=(len(VARIED), 16))
+    cfg = dataclasses.replace(TINY, min_word_freq=2)
+    cap = fit_captioner(emb, VARIED, C3Transform.variant("C1"), cfg)
+    x = cap.transform.transform(emb, modality="source", train=False)
+    noise = np.random.default_rng(3).normal(size=(4, 16))
+    x = np.concatenate([x, noise / np.linalg.norm(noise, axis=1, keepdims=True)])
+    return cap, x
+
+
+def reference_greedy(model, emb, tok, max_tokens, ban=True):
+    """Greedy decoding one row at a time, recomputing the whole sequence each step (no cache)."""
+    stops = {tok.eos_id, tok.period_id}
+    out = []
+    for e in emb:
+        seq: list[int] = []
+        while len(seq) < max_tokens:
+            prev = model.lm.transformer.wte(torch.tensor([seq], dtype=torch.long))
+            logits = model.lm(inputs_embeds=torch.cat([model.prefix(e[None]), prev], dim=1)).logits[0, -1]
+            if ban:
+                logits[[tok.unk_id, tok.pad_id]] = -torch.inf
+            seq.append(int(logits.argmax()))
+            if seq[-1] in stops:
+                break
+        out.append(seq)
+    return out
+
+
+@torch.no_grad()
+def test_greedy_equals_a_reference_loop_and_never_emits_banned_ids(varied):
+    from c3lib.captioner import greedy
+
+    cap, x = varied
+    tok = cap.tokenizer
+    model = copy.deepcopy(cap.model).double()  # float64: cached and recomputed logits agree to far below any gap
+    emb = torch.as_tensor(x, dtype=torch.float64)
+    config = model.lm.generation_config.to_dict()
+    for max_tokens in (8, 67):
+        ref = reference_greedy(model, emb, tok, max_tokens)
+        stopped = [len(s) < max_tokens and s[-1] in (tok.eos_id, tok.period_id) for s in ref]
+        if max_tokens == 8:  # one batch where some rows stop early and the others run on to the limit
+            assert any(stopped) and not all(stopped)
+        got = greedy(model, emb, tok, max_tokens)
+        assert got == ref
+        assert not {tok.unk_id, tok.pad_id} & {t for s in got for t in s}
+    assert any(tok.unk_id in s for s in reference_greedy(model, emb, tok, 67, ban=False))  # the ban is needed
+    assert model.lm.generation_config.to_dict() == config  # generate() left the model's own settings alone
+
+
+@torch.no_grad()
+def test_beam_of_one_is_greedy(varied):
+    from c3lib.captioner import beam
+
+    cap, x = varied
+    model = copy.deepcopy(cap.model).double()
+    emb = torch.as_tensor(x, dtype=torch.float64)
+    assert beam(model, emb, cap.tokenizer, 1, 67) == reference_greedy(model, emb, cap.tokenizer, 67)
+    assert cap.caption(x, beam_size=1) == [cap.tokenizer.decode(s) for s in reference_greedy(
+        cap.model, torch.as_tensor(x, dtype=torch.float32), cap.tokenizer, 67)]
+
+
+def test_beam_returns_one_caption_per_input_in_order(trained):
+    emb, cap, _ = trained
+    x = cap.transform.transform(emb, modality="source", train=False)[[0, 1, 2, 3, 2, 0, 3, 1, 1, 2]]
+    alone = [cap.caption(x[i:i + 1], beam_size=3)[0] for i in range(len(x))]
+    assert len(set(alone)) == 4  # the four captions, so a shuffled batch would show
+    assert cap.caption(x, beam_size=3) == alone
+    assert cap.caption(x, beam_size=3, batch_size=4) == alone  # batches of 4, 4 and 2
+    assert cap.caption(x[::-1].copy(), beam_size=3) == alone[::-1]
