@@ -51,7 +51,7 @@ def test_nested_configs_take_their_own_presets_and_nested_overrides():
     assert smoke.setup.decoder == TrainConfig(**TrainConfig.PRESETS["smoke"])  # the decoder's own smoke preset
     assert smoke.setup.world_train_captions == 400 and smoke.tasks == ("world-clip",)
     cfg = make_config(CaptioningConfig, "default", {"setup": {"decoder": {"lr": 1e-3}, "n_test_images": 50}})
-    assert cfg.setup.decoder.lr == 1e-3 and cfg.setup.decoder.num_epochs == 5 and cfg.setup.n_test_images == 50
+    assert cfg.setup.decoder.lr == 1e-3 and cfg.setup.decoder.num_epochs == 40 and cfg.setup.n_test_images == 50
     with pytest.raises(ConfigError, match=r"'setup\.decoder\.lrr'.*valid keys:.*\blr\b"):
         make_config(CaptioningConfig, "default", {"setup": {"decoder": {"lrr": 1}}})
     with pytest.raises(ConfigError, match="'setup' must be a mapping"):

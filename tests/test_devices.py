@@ -19,9 +19,9 @@ from c3lib.trainer import TrainConfig
 # device). They change only when a key's recipe changes on purpose (e.g. decoders.CODE_VERSION), never with
 # the device on a CPU machine.
 KEYS_BEFORE = {
-    "decoder-smoke": "8ae7a9fc434ab3e490e9",
-    "decoder-default": "270b310e6372db874db4",
-    "decoder-paper": "27ed067897d8e0f53565",
+    "decoder-smoke": "2904c9d589ad3842b2ea",
+    "decoder-default": "18b3e31718dfcc73e58d",
+    "decoder-paper": "c6305e3a5f65ea285056",
     "space-default": "9fd43a3f6a483b0e1886",
     "space-clip": "401392f5084a59d1686f",
     "bind-spec": "a91ab66a778c475433e2",

@@ -2,7 +2,7 @@
 
 A decoder trained on text embeddings alone captions images, with C1 (no change), C2-collapse (subtract each
 modality's mean), C2-corrupt (noise in training) and C3 (both), on every captioning space of the book; three
-decoder seeds each (the ablation spaces one). The tasks and decoders are :mod:`c3lib.tasks` and
+decoder seeds each (the ablation spaces one seed of C1 and C3: C3's gain over C1 against their gap). The tasks and decoders are :mod:`c3lib.tasks` and
 :mod:`c3lib.decoders`; the config is :mod:`.setting`, the claims :mod:`.claims`, the page's sentences and the
 paper beside ours :mod:`.page`.
 
@@ -23,7 +23,7 @@ from typing import Any
 from c3lib.chapter import ChapterResult
 from c3lib.chapters.ch06_captioning.claims import claims, gap_cost, item_scores
 from c3lib.chapters.ch06_captioning.page import comparison, cost_table, page, paper_gain, paper_values
-from c3lib.chapters.ch06_captioning.setting import CHAPTER, CLAIM_METRIC, TEXT_ONLY, CaptioningConfig
+from c3lib.chapters.ch06_captioning.setting import CHAPTER, CLAIM_METRIC, SUPERVISED, TEXT_ONLY, CaptioningConfig
 from c3lib.decoders import run_grid, run_path, summarise
 from c3lib.paper import TABLE2
 
@@ -61,14 +61,19 @@ def evaluate_command_check(cfg: CaptioningConfig, grid: dict[str, Any]) -> list[
 
 def run(cfg: CaptioningConfig, progress: bool = True) -> ChapterResult:
     """Every (space, variant, seed) decoder trained (or loaded) and scored, in one pool of processes
-    (:func:`c3lib.decoders.run_grid`; the ablation tasks with ``ablation_seeds``, the others with ``seeds``),
+    (:func:`c3lib.decoders.run_grid`; the ablation tasks with ``ablation_seeds`` and ``ablation_variants``, the
+    others with ``seeds`` and ``variants``),
     the gap's cost, the evaluate command's check, the claims per space and the page's sentences.
 
     ``metrics``: ``runs`` (one row per decoder, with its per-item scores), ``summary`` (mean and std over
     seeds), ``gap_cost``, ``spaces``, ``examples``, ``evaluate_command_check``. ``artifacts``: the thumbnails,
     the task objects, the paper's Table 2 and gain point, and the gap-cost table (for the page's figures)."""
-    seeds = {task: cfg.ablation_seeds if task in cfg.ablation_tasks else cfg.seeds for task in cfg.tasks}
-    grid = run_grid(cfg.setup, cfg.context, cfg.tasks, cfg.variants, seeds, cfg.meteor, cfg.n_examples, progress)
+    ablation = {task: task in cfg.ablation_tasks for task in cfg.tasks}
+    seeds = {task: cfg.ablation_seeds if ablation[task] else cfg.seeds for task in cfg.tasks}
+    variants = {task: [v for v in cfg.variants if v in cfg.ablation_variants] if ablation[task] else cfg.variants
+                for task in cfg.tasks}
+    grid = run_grid(cfg.setup, cfg.context, cfg.tasks, variants, seeds, cfg.meteor, cfg.n_examples, progress,
+                    variant_seeds={SUPERVISED: cfg.supervised_seeds})
     summary = summarise(grid["runs"])
     cost = gap_cost(summary, grid["tasks"])
     checks = evaluate_command_check(cfg, grid)

@@ -21,6 +21,8 @@ class CaptioningConfig(ChapterConfig):
     seeds: tuple[int, ...] = (0, 1, 2)  # decoder seeds (the space is chapter 05's, seed `seed`)
     ablation_tasks: tuple[str, ...] = ("world-scratch", "flickr8k", "flickr8k-coco")  # spaces kept as ablations
     ablation_seeds: tuple[int, ...] = (0,)  # their decoder seeds: one, to pay for the CLIP-recipe spaces
+    ablation_variants: tuple[str, ...] = ("C1", "C3")  # their decoders: C3's gain over C1 against the gap
+    supervised_seeds: tuple[int, ...] = (0,)  # the reference reads every training image's captions: one seed
     setup: CaptionSetup = dataclasses.field(default_factory=CaptionSetup)  # task sizes, noise, the decoder
     meteor: bool = True  # METEOR runs Java (~0.5 s a call once started)
     n_examples: int = 6  # qualitative examples per variant
@@ -32,5 +34,6 @@ class CaptioningConfig(ChapterConfig):
                                                                                    "C2-corrupt", "C3")},
         "default": {},
         "paper": {"tasks": ("coco-clip", "flickr8k-clip", "world-clip", "world-scratch", "flickr8k", "flickr8k-coco"),
-                  "ablation_seeds": (0, 1, 2)},
+                  "ablation_seeds": (0, 1, 2), "supervised_seeds": (0, 1, 2), "ablation_variants": ("C1", "C2-collapse", "C2-corrupt", "C3",
+                                                                     "supervised")},
     }

@@ -5,7 +5,7 @@ Each text-only pre-trained decoder of chapter 06 (C1, C2-collapse, C2-corrupt, C
 transform as inference inputs (normalise, collapse with the image mean; no noise). The official code
 fine-tunes on caption embeddings here, which never shows the decoder an image; we do not copy that.
 Against them: a supervised ClipCap trained from scratch on the same pairs only (C1 transform: normalised
-image embeddings; its tokenizer learnt from those pairs' captions). Everything is scored on held-out test
+image embeddings), with the text-only decoders' tokenizer, recipe and stopping rule, so only the data differs. Everything is scored on held-out test
 images with :func:`c3lib.decoders.score` (with per-item scores); the pre-trained decoders' zero-shot scores
 are the 0 % point. The pairs and models are :mod:`.finetuning`, the config :mod:`.setting`, the claims
 :mod:`.claims`, the page's sentences and the paper beside ours :mod:`.page`.
@@ -64,9 +64,9 @@ def train(cfg: LowDataConfig, progress: bool = True) -> dict[str, Any]:
         for method in methods:
             bar.set_postfix_str(f"{f:g} % seed {s} {method}")
             log: list = []
-            if method == "ClipCap":
-                sup_cfg = dataclasses.replace(tcfg, lr=pre_cfg.lr)  # from scratch: the pre-training rate
-                model = supervised(emb, caps, sup_cfg, val, cfg.min_steps, log)
+            if method == "ClipCap":  # from scratch: the text-only decoders' recipe and tokenizer
+                sup_cfg = dataclasses.replace(pre_cfg, seed=s)
+                model = supervised(emb, caps, sup_cfg, val, cfg.min_steps, log, pretrained[cfg.variants[0]].tokenizer)
             else:
                 model = finetune(pretrained[method], emb, caps, tcfg, val, cfg.min_steps, log)
             runs.append({"fraction": f, "seed": s, "method": method, "n_pairs": len(caps), "epochs": len(log),
@@ -82,7 +82,7 @@ def train(cfg: LowDataConfig, progress: bool = True) -> dict[str, Any]:
                      "n_val_pairs": len(val[1])},
             "pretraining": {**dataclasses.asdict(pre_cfg), "noise_std": cfg.setup.noise_std, "decoder_seed": 0},
             "finetuning": {**dataclasses.asdict(ft_base), "min_steps": cfg.min_steps,
-                           "supervised_lr": pre_cfg.lr}}
+                           "supervised_lr": pre_cfg.lr, "supervised_max_epochs": pre_cfg.num_epochs}}
 
 
 

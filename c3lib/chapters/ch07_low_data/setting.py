@@ -25,7 +25,7 @@ class LowDataConfig(ChapterConfig):
     supervised: bool = True  # also train ClipCap from scratch on the same pairs
     n_val_images: int = 50  # train images (x5 captions) held out for early stopping
     n_pool_images: int = 1000  # images (x5 captions) in the pool the fractions are taken of; 0 = all the rest
-    num_epochs: int = 3  # max fine-tuning epochs (early stopping on the validation pairs)
+    num_epochs: int = 40  # fine-tuning's ceiling: the validation pairs' loss ends it (patience: the decoder's)
     min_steps: int = 60  # every run takes at least this many steps: small subsets are cycled
     lr: float = 3e-4  # fine-tuning rate (pre-trained decoders); 0 = the pre-training rate, as the paper
     meteor: bool = True  # METEOR (Java; c3lib.metrics keeps one process for all the chapter's scorings)

@@ -44,8 +44,7 @@ class GapShiftConfig(ChapterConfig):
         # the captioning decoder, trained longer here (max epochs; early stopping on validation text loss)
         "smoke": {"source": "bag-of-words", "space": "", "n_train": 400, "n_test": 60, "meteor": False,
                   "decoder": {"num_epochs": 12, "warmup_steps": 100, "min_word_freq": 1}},
-        "default": {"n_train": 2000, "n_test": 200,  # ~15 min at 8000/500/10 here
-                    "decoder": {"num_epochs": 8, "warmup_steps": 100}},
+        "default": {"decoder": {"warmup_steps": 100}},
         "paper": {"source": "coco", "n_train": 40000, "n_test": 1000},  # ClipCap's recipe (c3lib.trainer)
     }
 

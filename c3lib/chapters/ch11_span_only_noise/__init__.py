@@ -27,7 +27,7 @@ __all__ = ["CLIP_SIGMA", "SIMILAR", "WORSE", "SpanOnlyConfig", "alignment_noise"
 
 @dataclasses.dataclass(frozen=True)
 class SpanOnlyConfig(ChapterConfig):
-    tasks: tuple[str, ...] = ("flickr8k-clip", "world-clip", "world-scratch")  # the CLIP spaces and an ablation
+    tasks: tuple[str, ...] = ("flickr8k-clip", "world-clip")  # the spaces with CLIP's geometry (+ ablations at paper)
     variants: tuple[str, ...] = ("C1", "C2-collapse", "span-only", "C2-corrupt", "C3")
     seeds: tuple[int, ...] = (0, 1, 2)  # decoder seeds; C1 ... C3 are chapter 06's decoders, loaded
     setup: CaptionSetup = dataclasses.field(default_factory=CaptionSetup)  # chapter 06's tasks and decoder
