@@ -28,7 +28,7 @@ from c3lib.metrics import TABLE_METRICS, caption_scores
 from c3lib.paths import REPO_ROOT
 from c3lib.spaces import space
 from c3lib.tasks import TASK_SPACES, CrossModalTask, build_task
-from c3lib.trainer import TrainConfig
+from c3lib.trainer import TrainConfig, convergence
 
 CHAPTER = "06_captioning"  # the decoders are chapter 06's; chapters 07, 09 and 11 load them from its store
 CODE_VERSION = 3  # bump when training code changes what a saved decoder would be
@@ -245,8 +245,7 @@ def grid_job(name: str, variant: str, seed: int) -> tuple[dict[str, Any], list[s
     else:
         cap, log = train_or_load(task, variant, seed, tcfg, setup.noise_std, root)
     m, preds = score(cap, task, _GRID["meteor"])
-    return {"task": name, "variant": variant, "seed": seed, **m, "epochs": len(log),
-            "best_val_loss": min(r["val_loss"] for r in log),
+    return {"task": name, "variant": variant, "seed": seed, **m, **convergence(log, tcfg.num_epochs),
             "run_dir": _relative(run_path(task.run_name, variant, seed, root))}, preds
 
 

@@ -14,7 +14,7 @@ import copy
 import dataclasses
 import math
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -258,6 +258,26 @@ def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: T
                                  "check the validation embeddings and captions")
     model.load_state_dict(best_state)
     return model.eval()
+
+
+def convergence(log: Sequence[dict], max_epochs: int) -> dict[str, Any]:
+    """How a decoder's training ended: ``epochs`` run, ``best_epoch`` (0-based, the one kept), ``best_val_loss``,
+    ``max_epochs`` (the ceiling) and ``stopped`` (the validation loss ended it before the ceiling)."""
+    best = min(range(len(log)), key=lambda i: log[i]["val_loss"])
+    return {"epochs": len(log), "best_epoch": int(log[best]["epoch"]), "best_val_loss": log[best]["val_loss"],
+            "max_epochs": int(max_epochs), "stopped": len(log) < max_epochs}
+
+
+def convergence_line(runs: Sequence[dict]) -> str:
+    """One sentence on how the decoders of ``runs`` (rows with :func:`convergence`'s keys) ended training."""
+    rows = [r for r in runs if "stopped" in r]
+    if not rows:
+        return "No decoder was trained here."
+    stopped = sum(r["stopped"] for r in rows)
+    best = [r["best_epoch"] + 1 for r in rows]
+    return (f"{len(rows)} decoders; {stopped} of them stopped on their validation loss before the ceiling of "
+            f"{max(r['max_epochs'] for r in rows)} epochs. Each keeps its best epoch: epoch {min(best)} to "
+            f"{max(best)}, median {int(np.median(best))}.")
 
 
 def finetune_captioner(captioner: Captioner, emb: np.ndarray, captions: Sequence[str], cfg: TrainConfig,

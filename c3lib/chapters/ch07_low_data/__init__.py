@@ -25,6 +25,7 @@ from c3lib.chapters.ch07_low_data.finetuning import (check_fraction, cycled, fin
 from c3lib.chapters.ch07_low_data.page import comparison, page, paper_value, paper_values, table5_frame
 from c3lib.chapters.ch07_low_data.setting import CHAPTER, CLAIM_METRIC, METHODS, METRICS, LowDataConfig
 from c3lib.decoders import score, train_or_load
+from c3lib.trainer import convergence
 
 __all__ = ["BEATS", "CHAPTER", "CLAIM_METRIC", "CORRUPT", "METHODS", "METRICS", "SHRINKS", "LowDataConfig",
            "check_fraction", "claims", "cycled", "finetune", "flatten_pairs", "fraction_subset", "item_scores",
@@ -69,7 +70,9 @@ def train(cfg: LowDataConfig, progress: bool = True) -> dict[str, Any]:
                 model = supervised(emb, caps, sup_cfg, val, cfg.min_steps, log, pretrained[cfg.variants[0]].tokenizer)
             else:
                 model = finetune(pretrained[method], emb, caps, tcfg, val, cfg.min_steps, log)
+            ended = convergence(log, (sup_cfg if method == "ClipCap" else tcfg).num_epochs)
             runs.append({"fraction": f, "seed": s, "method": method, "n_pairs": len(caps), "epochs": len(log),
+                         **{k: ended[k] for k in ("best_epoch", "max_epochs", "stopped")},
                          "steps_per_epoch": math.ceil(max(len(caps), math.ceil(cfg.min_steps / tcfg.num_epochs)
                                                           * tcfg.batch_size) / tcfg.batch_size),
                          "kept_pretrained": method != "ClipCap" and model is pretrained[method],

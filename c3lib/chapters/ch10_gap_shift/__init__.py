@@ -16,7 +16,7 @@ from c3lib.chapters.ch10_gap_shift.verdicts import (FALLS, MONOTONE, PAPER_SIZE,
                                                     paper_share, paper_values, space_label)
 from c3lib.checks import AT_LEAST_1, OPEN_FRACTION
 from c3lib.config import ChapterConfig
-from c3lib.trainer import TrainConfig
+from c3lib.trainer import TrainConfig, convergence
 
 __all__ = ["FALLS", "MONOTONE", "PAPER_SIZE", "GapShiftConfig", "PANEL_K", "PANEL_SLIDERS", "claims", "load_texts",
            "normalised", "orthogonal_direction", "paper_normalised", "paper_share", "run", "shift_panel",
@@ -74,6 +74,7 @@ def run(cfg: GapShiftConfig, progress: bool = True) -> ChapterResult:
     prose.update({"panel_k": PANEL_K, "panel_norm": PANEL_SLIDERS["norm"][3]})
     metrics = {"rows": out["rows"], "direction": out["direction"], "n_train": out["n_train"],
                "n_test": out["n_test"], "encoder": out["encoder"], "epochs_trained": len(out["train_log"]),
+               "decoder_convergence": convergence(out["train_log"], cfg.decoder.num_epochs),
                "examples": examples(out["references"], out["captions"], cfg.norms),
                "gap_length": out["gap_length"], "normalised": norm_rows, "paper_normalised": paper_rows,
                "along_gap": out["along_gap"], "monotone_steps": [v.to_dict() for v in steps],

@@ -27,6 +27,7 @@ import numpy as np
 
 from c3lib import paper, results
 from c3lib.metrics import TABLE_METRICS
+from c3lib.trainer import convergence_line
 from c3lib.verdict import HELD, Verdict, above, difference, not_enough, not_run
 
 CIDER = TABLE_METRICS.index("CIDEr")
@@ -147,5 +148,6 @@ def page(out: dict, summary: Sequence[dict], found: Sequence[Verdict], cfg: Any)
                   "clip_noise": ratio.get("clip_noise_per_dim", float("nan")),
                   "clip_ratio": ratio.get("ratio", float("nan"))})
     markdown = {"table7_lines": _table7_lines(summary, found, cfg.tasks), "beside": _beside(found, cfg.tasks),
-                "sigma_words": _sigma_words(out["sigma_from_noise"], out["clip_sigma_ratio"])}
+                "sigma_words": _sigma_words(out["sigma_from_noise"], out["clip_sigma_ratio"]),
+                "convergence": convergence_line(out["runs"])}
     return prose, markdown
