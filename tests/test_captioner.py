@@ -210,3 +210,55 @@ def test_beam_returns_one_caption_per_input_in_order(trained):
     assert cap.caption(x, beam_size=3) == alone
     assert cap.caption(x, beam_size=3, batch_size=4) == alone  # batches of 4, 4 and 2
     assert cap.caption(x[::-1].copy(), beam_size=3) == alone[::-1]
+
+
+def test_a_held_rate_lets_the_validation_loss_end_training_before_the_ceiling():
+    """With the rate held after warmup, a decoder that overfits a handful of captions stops on its validation
+    loss (patience 2) long before a ceiling of 60 epochs; the linear schedule's rate is that of the ceiling."""
+    import torch
+
+    from c3lib.trainer import TrainConfig, _schedule, fit_captioner
+    from c3lib.transform import C3Transform
+
+    rng = np.random.default_rng(0)
+    caps = [f"a {w} {s} ." for w in ("red", "blue", "green") for s in ("dog", "cat", "ball", "tree")]
+    emb = rng.normal(size=(len(caps), 8))
+    val_caps = [f"the {w} {s} runs far ." for w in ("pink", "grey") for s in ("cow", "bird")]
+    cfg = TrainConfig(n_layer=1, n_embd=16, n_head=2, num_epochs=60, batch_size=4, warmup_steps=2, lr=1e-2,
+                      schedule="constant", patience=2, min_word_freq=1)
+    log: list = []
+    fit_captioner(emb, caps, C3Transform.variant("C1"), cfg, rng.normal(size=(4, 8)), val_caps, log=log)
+    assert 3 <= len(log) < 60
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    held = _schedule(opt, 2, 10, "constant")
+    rates = []
+    for _ in range(9):
+        opt.step()
+        held.step()
+        rates.append(opt.param_groups[0]["lr"])
+    assert rates[1:] == [1.0] * 8
+    opt2 = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    linear = _schedule(opt2, 2, 10, "linear")
+    for _ in range(9):
+        opt2.step()
+        linear.step()
+    assert opt2.param_groups[0]["lr"] == pytest.approx(1 / 8)
+
+
+def test_bf16_training_is_seeded_and_close_to_fp32_on_a_cpu():
+    from c3lib.trainer import TrainConfig, fit_captioner
+    from c3lib.transform import C3Transform
+
+    rng = np.random.default_rng(1)
+    caps = [f"a {w} dog ." for w in ("red", "blue", "green", "big")] * 4
+    emb = rng.normal(size=(len(caps), 8))
+    losses = {}
+    for precision in ("fp32", "bf16", "bf16"):
+        log: list = []
+        cfg = TrainConfig(n_layer=1, n_embd=16, n_head=2, num_epochs=3, batch_size=4, warmup_steps=2,
+                          min_word_freq=1, precision=precision, device="cpu")
+        fit_captioner(emb, caps, C3Transform.variant("C1"), cfg, emb[:4], caps[:4], log=log)
+        losses.setdefault(precision, []).append([r["val_loss"] for r in log])
+    assert losses["bf16"][0] == losses["bf16"][1]  # same seed, same numbers
+    assert losses["bf16"][0] != losses["fp32"][0]  # bf16 is really used
+    assert np.allclose(losses["bf16"][0], losses["fp32"][0], rtol=0.05)

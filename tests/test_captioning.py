@@ -225,13 +225,68 @@ def test_gap_cost_from_a_constructed_summary():
     assert out["s"]["C3_share_of_ceiling"] == pytest.approx(0.625) and out["s"]["modality_gap"] == 0.9
 
 
-def test_supervised_ceiling_reads_as_many_captions_as_the_text_decoders(tiny_task):
+def test_supervised_pairs_can_cap_the_captions_read(tiny_task):
     import dataclasses
 
     rng = np.random.default_rng(2)
     task = dataclasses.replace(tiny_task, pair_targets=[_captions(rng, 2) for _ in range(12)])
     tr_e, tr_c, va_e, va_c = decoders.supervised_pairs(task, 4, 0, n_train_captions=6)
     assert len(tr_c) == 6 and len(va_c) == 4 and not {tuple(r) for r in tr_e} & {tuple(r) for r in va_e}
+
+
+def test_supervised_ceiling_reads_every_training_image_not_the_text_decoders_budget(tiny_task, tmp_path,
+                                                                                     monkeypatch):
+    import dataclasses
+
+    from c3lib import trainer
+
+    rng = np.random.default_rng(3)
+    task = dataclasses.replace(tiny_task, pair_targets=[_captions(rng, 5) for _ in range(12)],
+                               train_targets=tiny_task.train_targets[:10], train_emb=tiny_task.train_emb[:10])
+    seen = {}
+    real = trainer.fit_captioner
+
+    def spy(emb, caps, *a, **k):
+        seen["n"] = len(caps)
+        return real(emb, caps, *a, **k)
+    monkeypatch.setattr(trainer, "fit_captioner", spy)
+    decoders.train_or_load_supervised(task, 0, TCFG, 5, root=tmp_path)
+    assert seen["n"] == 55  # 11 of 12 images (one held out for validation) x 5 captions, not the text budget of 10
+
+
+def test_grid_takes_variants_and_seeds_per_task_and_per_variant(tiny_task, tmp_path, monkeypatch):
+    from c3lib import parallel
+
+    asked = []
+    monkeypatch.setattr(parallel, "pool_map", lambda fn, jobs, *a, **k: asked.extend(jobs) or
+                        [({"task": t, "variant": v, "seed": s}, ["x"] * 12) for t, v, s in jobs])
+    monkeypatch.setattr(decoders.CaptionSetup, "task", lambda self, name, ctx, progress=False: tiny_task)
+    monkeypatch.setattr(decoders, "modality_gap", lambda task: 0.5)
+    decoders.run_grid(decoders.CaptionSetup(), RunContext(), ["a", "b"],
+                      {"a": ["C1", "C3", "supervised"], "b": ["C1", "C3"]}, {"a": [0, 1], "b": [0]},
+                      variant_seeds={"supervised": [0]})
+    assert asked == [("a", "C1", 0), ("a", "C1", 1), ("a", "C3", 0), ("a", "C3", 1), ("a", "supervised", 0),
+                     ("b", "C1", 0), ("b", "C3", 0)]
+
+
+def test_chapter06_trains_only_c1_and_c3_on_ablation_spaces_and_one_supervised_seed(monkeypatch):
+    from c3lib.chapters import ch06_captioning as ch06
+    from c3lib.config import make_config
+
+    cfg = make_config(ch06.CaptioningConfig, "default")
+    got = {}
+
+    def fake_grid(setup, ctx, tasks_, variants, seeds, *a, variant_seeds=None, **k):
+        got.update(variants=variants, seeds=seeds, variant_seeds=variant_seeds)
+        raise RuntimeError("stop here")
+    monkeypatch.setattr(ch06, "run_grid", fake_grid)
+    with pytest.raises(RuntimeError, match="stop here"):
+        ch06.run(cfg, progress=False)
+    for task in cfg.tasks:
+        ablation = task in cfg.ablation_tasks
+        assert list(got["variants"][task]) == (["C1", "C3"] if ablation else list(cfg.variants)), task
+        assert list(got["seeds"][task]) == ([0] if ablation else [0, 1, 2]), task
+    assert list(got["variant_seeds"]["supervised"]) == [0]
 
 
 def test_gap_cost_is_none_when_the_ceiling_scores_zero():
