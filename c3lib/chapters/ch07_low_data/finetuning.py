@@ -99,14 +99,15 @@ def pair_loss(cap, emb: np.ndarray, captions: Sequence[str], modality: str = "ta
 def supervised(emb: np.ndarray, captions: Sequence[str], tcfg, val: tuple | None = None, min_steps: int = 0,
                log: list | None = None, tokenizer=None):
     """ClipCap from scratch on the pairs only: normalised image embeddings (C1), with ``tokenizer`` (the
-    text-only decoders' own, so that only the training data differs; ``None``: one learnt from ``captions``)."""
+    text-only decoders' own, so that only the training data differs; ``None``: one learnt from ``captions`` for
+    the small LM, the pretrained LM's own otherwise)."""
     from c3lib.transform import C3Transform
     from c3lib.tokenizer import CaptionTokenizer
     from c3lib.trainer import fit_captioner
 
     emb = _check_pairs(emb, captions)
     tok = tokenizer
-    if tok is None and tcfg.lm != "gpt2":
+    if tok is None and tcfg.lm == "small":  # a pretrained LM brings its own tokenizer
         tok = CaptionTokenizer.train_word_level(list(captions), tcfg.min_word_freq)
     x, caps = cycled(emb, captions, math.ceil(min_steps / tcfg.num_epochs) * tcfg.batch_size)
     v_emb, v_caps = val if val is not None else (None, None)
