@@ -219,8 +219,11 @@ def test_gap_cost_from_a_constructed_summary():
     summary = [{"task": "s", "variant": v, "CIDEr": x, "n_seeds": 3}
                for v, x in (("C1", 20.0), ("C3", 50.0), ("supervised", 80.0))]
     summary.append({"task": "no-ceiling", "variant": "C1", "CIDEr": 5.0, "n_seeds": 1})
-    out = gap_cost(summary, {"s": {"modality_gap": 0.9}, "no-ceiling": {"modality_gap": 0.1}})
-    assert set(out) == {"s"}
+    summary += [{"task": "ablation", "variant": v, "CIDEr": x, "n_seeds": 1} for v, x in (("C1", 10.0), ("C3", 4.0))]
+    out = gap_cost(summary, {"s": {"modality_gap": 0.9}, "no-ceiling": {"modality_gap": 0.1},
+                             "ablation": {"modality_gap": 0.2}})
+    assert set(out) == {"s", "ablation"}  # C1 alone says nothing; C1 and C3 give the gain without a reference
+    assert out["ablation"]["gap_cost"] is None and out["ablation"]["C3_gain_over_C1"] == pytest.approx(-6.0)
     assert out["s"]["gap_cost"] == pytest.approx(0.75) and out["s"]["C3_gain_over_C1"] == pytest.approx(30.0)
     assert out["s"]["C3_share_of_ceiling"] == pytest.approx(0.625) and out["s"]["modality_gap"] == 0.9
 

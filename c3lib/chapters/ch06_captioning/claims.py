@@ -68,21 +68,22 @@ def claims(runs: Sequence[dict], tasks: Sequence[str], metric: str = CLAIM_METRI
 
 
 def gap_cost(summary: list[dict], spaces: dict[str, dict], metric: str = CLAIM_METRIC) -> dict[str, dict[str, Any]]:
-    """Per space with a ``supervised`` run: cost = 1 - C1 / supervised, C3's gain over C1, and the gap."""
+    """Per space with C1 and a ``supervised`` run or C3: cost = 1 - C1 / supervised (``None`` without a
+    supervised run), C3's gain over C1, and the gap."""
     out = {}
     for task in dict.fromkeys(r["task"] for r in summary):
         m = {r["variant"]: r.get(metric) for r in summary if r["task"] == task}
         n = {r["variant"]: r["n_seeds"] for r in summary if r["task"] == task}
-        if "supervised" not in m or "C1" not in m:
+        if "C1" not in m or not ({"supervised", "C3"} & set(m)):
             continue
 
-        def ratio(a, b):  # None where the denominator scored 0 (a decoder that captions nothing right)
+        def ratio(a, b):  # None where there is no reference, or it scored 0 (a decoder that captions nothing right)
             return a / b if b else None
-        ceiling = ratio(m["C1"], m["supervised"])
-        row = {"supervised": m["supervised"], "C1": m["C1"], "gap_cost": None if ceiling is None else 1 - ceiling,
+        ceiling = ratio(m["C1"], m.get("supervised"))
+        row = {"supervised": m.get("supervised"), "C1": m["C1"], "gap_cost": None if ceiling is None else 1 - ceiling,
                "modality_gap": spaces[task]["modality_gap"], "n_seeds": min(n.values())}
         if "C3" in m:
             row.update({"C3": m["C3"], "C3_gain_over_C1": m["C3"] - m["C1"], "C3_over_C1": ratio(m["C3"], m["C1"]),
-                        "C3_share_of_ceiling": ratio(m["C3"], m["supervised"])})
+                        "C3_share_of_ceiling": ratio(m["C3"], m.get("supervised"))})
         out[task] = row
     return out

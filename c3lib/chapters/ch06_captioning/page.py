@@ -140,9 +140,12 @@ def beside(runs: Sequence[dict], cost: dict[str, dict], found: list[Verdict], ga
     by_key = {v.key: v for v in found}
     words = []
     for task, r in cost.items():
-        w = (f"**{task}** (gap {r['modality_gap']:.2f}): C1 {r['C1']:.1f} against supervised {r['supervised']:.1f}, "
-             "a cost of " + ("n/a" if r["gap_cost"] is None else f"{r['gap_cost']:.2f}")
-             + f" (supervised above C1: {_said(by_key[key(task, 'gap')])})")
+        if r["supervised"] is None:
+            w = f"**{task}** (gap {r['modality_gap']:.2f}, ablation: no supervised reference): C1 {r['C1']:.1f}"
+        else:
+            w = (f"**{task}** (gap {r['modality_gap']:.2f}): C1 {r['C1']:.1f} against supervised "
+                 f"{r['supervised']:.1f}, a cost of " + ("n/a" if r["gap_cost"] is None else f"{r['gap_cost']:.2f}")
+                 + f" (supervised above C1: {_said(by_key[key(task, 'gap')])})")
         if "C3" in r:
             w += f"; C3 {r['C3']:.1f}, {r['C3_gain_over_C1']:+.1f} over C1"
             if r["C3_share_of_ceiling"] is not None and r["C3_share_of_ceiling"] > 1:
