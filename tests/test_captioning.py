@@ -110,9 +110,11 @@ def test_claims_are_paired_verdicts_per_space():
                            "supervised": seeds(30)})
     runs += _runs("mixed", {"C1": [base], "C2-collapse": [base + wobble], "C2-corrupt": [base - 8],
                             "C3": [base + 20]})
-    found = claims(runs, ["clear", "mixed"])
+    runs += _runs("ablation", {"C1": [base], "C3": [base + 4]})
+    found = claims(runs, ["clear", "mixed", "ablation"])
     got = {v.key: v for v in found}
-    assert [v.space for v in found] == ["clear"] * 5 + ["mixed"] * 5
+    assert [v.space for v in found] == ["clear"] * 5 + ["mixed"] * 5 + ["ablation"]
+    assert got["v_ablation_gain"].verdict == "held" and got["v_ablation_gain"].effect == pytest.approx(4.0)
     assert {k: got[f"v_clear_{k}"].verdict for k in ("best", "collapse", "corrupt", "order", "gap")} == \
         dict.fromkeys(("best", "collapse", "corrupt", "order", "gap"), "held")
     clear = got["v_clear_collapse"]

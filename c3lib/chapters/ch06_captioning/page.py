@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from c3lib import paper
-from c3lib.chapters.ch06_captioning.claims import ORDERING, STEPS, compare, key
+from c3lib.chapters.ch06_captioning.claims import GAIN, ORDERING, STEPS, compare, key
 from c3lib.chapters.ch06_captioning.setting import CLAIM_METRIC, SUPERVISED
 from c3lib.results import row
 from c3lib.spaces import CLIP_GAP_TARGET, CLIP_SPACES
@@ -13,7 +13,8 @@ from c3lib.trainer import convergence_line
 from c3lib.verdict import HELD, NOT_HELD, NOT_RUN, Verdict
 
 PAPER_SETTING = "MS-COCO Karpathy test, CLIP ViT-B/32, GPT-2 decoder trained on COCO captions"
-NAMES = {"best": "C3 best", **{k: claim.split(":")[0] for _, _, k, claim in STEPS}, "gap": "supervised above C1"}
+NAMES = {"best": "C3 best", **{k: claim.split(":")[0] for _, _, k, claim in STEPS}, "gap": "supervised above C1",
+         "gain": GAIN}
 
 
 def paper_cider(variant: str) -> float | None:
@@ -88,12 +89,13 @@ def table2_lines(summary: list[dict], found: list[Verdict], gaps: dict[str, floa
         rs = [r for r in summary if r["task"] == task]
         means = ", ".join(f"{r['variant']} {r[CLAIM_METRIC]:.1f} ± {r.get(CLAIM_METRIC + ' std', 0.0):.1f}" for r in rs)
         text_only = {r["variant"]: r[CLAIM_METRIC] for r in rs if r["variant"] != SUPERVISED}
-        verdicts = "; ".join(f"{NAMES[k]}: **{_said(by_key[key(task, k)])}**" for k in NAMES
-                             if by_key[key(task, k)].verdict != NOT_RUN)
+        said = [f"{NAMES[k]}: **{_said(by_key[key(task, k)])}**" for k in NAMES
+                if key(task, k) in by_key and by_key[key(task, k)].verdict != NOT_RUN]
         top = [v for v, x in text_only.items() if x == max(text_only.values())]
         lead = ("every text-only variant scores the same mean" if len(top) == len(text_only) > 1 else
                 f"highest mean among the text-only variants: {' and '.join(top)}")
-        lines.append(f"- **{task}** (gap {gaps[task]:.2f}): {CLAIM_METRIC} {means}; {lead}. {verdicts}.")
+        lines.append(f"- **{task}** (gap {gaps[task]:.2f}): {CLAIM_METRIC} {means}; {lead}."
+                     + (f" {'; '.join(said)}." if said else ""))
     return "\n".join(lines)
 
 
@@ -102,8 +104,8 @@ def _ordering(found: list[Verdict], task: str) -> str:
     by_key = {v.key: v for v in found}
     words: dict[str, list[str]] = {}
     for k in ORDERING:
-        v = by_key[key(task, k)]
-        if v.verdict != NOT_RUN:
+        v = by_key.get(key(task, k))
+        if v is not None and v.verdict != NOT_RUN:
             words.setdefault(v.verdict, []).append(NAMES[k])
     if set(words) == {HELD}:
         return "every claim of Table 2's ordering held"
@@ -122,11 +124,14 @@ def beside(runs: Sequence[dict], cost: dict[str, dict], found: list[Verdict], ga
     if small:
         costs = ", ".join(f"{t} {cost[t]['gap_cost']:.2f}" for t in small if t in cost and cost[t]["gap_cost"] is not None)
         c3_c1 = {t: compare(runs, t, "C3", "C1", "C3 above C1") for t in small}
+        above = [t for t, v in c3_c1.items() if v.verdict == HELD]
         below = [t for t, v in c3_c1.items() if v.verdict == NOT_HELD and v.high < 0]
         tied = [t for t, v in c3_c1.items() if v.verdict == NOT_HELD and v.high == 0]
         noise = [t for t, v in c3_c1.items() if v.verdict not in (HELD, NOT_HELD, NOT_RUN)]
         line = (f"In the small-gap spaces ({', '.join(f'{t} {gaps[t]:.2f}' for t in small)})"
                 + (f" the gap's cost is {costs}" if costs else "") + ".")
+        if above:
+            line += f" C3 scores above C1 beyond noise on {', '.join(above)}."
         if below:
             line += (f" C3 scores below C1 beyond noise on {', '.join(below)}, where there is less gap to repair and "
                      "the noise costs reconstruction.")
