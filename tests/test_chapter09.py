@@ -260,6 +260,7 @@ def test_chapter09_asks_for_chapter06s_own_decoders(monkeypatch):
                             val_emb=np.zeros((1, 4)), val_targets=["a"], unpaired_emb=np.zeros((2, 4)),
                             test_emb=np.zeros((1, 4)), test_refs=[["a"]], test_ids=["0"])
     monkeypatch.setattr(w, "train_or_load", lambda t, v, s, tcfg, noise: asked.append(tcfg) or (None, False))
-    cfg = make_config(ch.OtherModalitiesConfig, "default", {"seeds": (0,), "variants": ("C1",)})
+    cfg = make_config(ch.OtherModalitiesConfig, "default", {"seeds": (0,), "variants": ("C1",),
+                                                             "setup": {"clip_max_epochs": 7}})
     w.chapter06_decoders(cfg, task_fields=vars(task))
     assert asked == [cfg.setup.decoder_for("world-clip")] and asked[0] != cfg.setup.decoder

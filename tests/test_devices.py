@@ -19,7 +19,7 @@ from c3lib.trainer import TrainConfig
 # device). They change only when a key's recipe changes on purpose (e.g. decoders.CODE_VERSION), never with
 # the device on a CPU machine.
 KEYS_BEFORE = {
-    "decoder-smoke": "2904c9d589ad3842b2ea",
+    "decoder-smoke": "2fb193b94c1eca44efc1",
     "decoder-default": "18b3e31718dfcc73e58d",
     "decoder-paper": "c6305e3a5f65ea285056",
     "space-default": "9fd43a3f6a483b0e1886",

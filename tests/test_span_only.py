@@ -75,7 +75,7 @@ def test_the_page_words_follow_the_verdicts():
     per = [{"space": t, "noise_per_dim": 0.01, "sigma_star": 0.06, "sigma_star_over_noise": 6.0, "CIDEr at sigma*": 1.0,
             "CIDEr at CLIP's sigma": 2.0, "n_select_images": 16} for t in "tu"]
     cfg = SimpleNamespace(tasks=["t", "u"], seeds=(0, 1, 2), n_noise_pairs=32)
-    prose, md = ch.page({"clip_sigma_ratio": None, "sigma_from_noise": per}, summary, found, cfg)
+    prose, md = ch.page({"clip_sigma_ratio": None, "sigma_from_noise": per, "runs": []}, summary, found, cfg)
     assert "- **t**: span-only 17.0" in md["table7_lines"] and "closer to collapse than to corrupt: **held**" in md[
         "table7_lines"]
     assert md["beside"].startswith("Removing the gap-direction part of the noise costs score, as in the paper, on t;")
