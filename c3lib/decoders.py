@@ -50,6 +50,7 @@ class CaptionSetup:
     # validation loss ends training before it)
     clip_train_captions: int = 3000
     clip_max_epochs: int = 40
+
     RANGES: ClassVar[dict] = dict.fromkeys(("world_train_captions", "n_val_captions", "n_test_images"), AT_LEAST_1)
     CHOICES: ClassVar[dict] = {"space_preset": ("", *PRESET_NAMES)}
     PRESETS: ClassVar[dict] = {
@@ -257,8 +258,8 @@ def run_grid(setup: CaptionSetup, ctx: RunContext, tasks: Sequence[str],
     """Every (task, variant, seed): train (or load) a captioner on text, caption the test images, score.
 
     ``variants`` and ``seeds`` are each one list for every task or a list per task; ``variant_seeds`` gives a
-    variant its own seeds on every task (e.g. one seed of the costly ``supervised`` reference). The decoders are independent jobs of a process
-    pool (:func:`c3lib.parallel.pool_map`; ``workers`` processes, 0: :func:`c3lib.parallel.default_workers`),
+    variant its own seeds on every task (e.g. one seed of the costly ``supervised`` reference). The decoders
+    are independent jobs of a process pool (:func:`c3lib.parallel.pool_map`; ``workers`` processes, 0: :func:`c3lib.parallel.default_workers`),
     each seeded by its own seed, so the numbers do not depend on ``workers``. Returns JSON-able ``runs`` (one
     dict per decoder, in task, variant, seed order), ``tasks`` (descriptions), ``examples`` (first-seed
     captions of the first test images), and, not for saving, ``thumbs`` (those images) and ``task_objects``
@@ -284,7 +285,7 @@ def run_grid(setup: CaptionSetup, ctx: RunContext, tasks: Sequence[str],
     runs = []
     for (name, variant, s), (row, preds) in zip(jobs, done):
         runs.append(row)
-        if s == min(seeds_of[name]):
+        if s == seeds_of[name][0]:
             examples[name][variant] = preds[:n_examples]
     return {"runs": runs, "tasks": described, "examples": examples, "thumbs": thumbs, "task_objects": built}
 

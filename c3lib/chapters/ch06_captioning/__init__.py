@@ -2,9 +2,9 @@
 
 A decoder trained on text embeddings alone captions images, with C1 (no change), C2-collapse (subtract each
 modality's mean), C2-corrupt (noise in training) and C3 (both), on every captioning space of the book; three
-decoder seeds each (the ablation spaces one seed of C1 and C3: C3's gain over C1 against their gap). The tasks and decoders are :mod:`c3lib.tasks` and
-:mod:`c3lib.decoders`; the config is :mod:`.setting`, the claims :mod:`.claims`, the page's sentences and the
-paper beside ours :mod:`.page`.
+decoder seeds each (the ablation spaces one seed of C1 and C3: C3's gain over C1 against their gap). The
+tasks and decoders are :mod:`c3lib.tasks` and :mod:`c3lib.decoders`; the config is :mod:`.setting`, the
+claims :mod:`.claims`, the page's sentences and the paper beside ours :mod:`.page`.
 
 The gap's cost: the same decoder trained on the training images' embeddings with their captions
 (``supervised``, the reference) against C1 on the same held-out images; cost = 1 - CIDEr(C1) / CIDEr(supervised)

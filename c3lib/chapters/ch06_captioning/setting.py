@@ -34,6 +34,6 @@ class CaptioningConfig(ChapterConfig):
                                                                                    "C2-corrupt", "C3")},
         "default": {},
         "paper": {"tasks": ("coco-clip", "flickr8k-clip", "world-clip", "world-scratch", "flickr8k", "flickr8k-coco"),
-                  "ablation_seeds": (0, 1, 2), "supervised_seeds": (0, 1, 2), "ablation_variants": ("C1", "C2-collapse", "C2-corrupt", "C3",
-                                                                     "supervised")},
+                  "ablation_seeds": (0, 1, 2), "supervised_seeds": (0, 1, 2),
+                  "ablation_variants": ("C1", "C2-collapse", "C2-corrupt", "C3", "supervised")},
     }

@@ -5,9 +5,9 @@ Each text-only pre-trained decoder of chapter 06 (C1, C2-collapse, C2-corrupt, C
 transform as inference inputs (normalise, collapse with the image mean; no noise). The official code
 fine-tunes on caption embeddings here, which never shows the decoder an image; we do not copy that.
 Against them: a supervised ClipCap trained from scratch on the same pairs only (C1 transform: normalised
-image embeddings), with the text-only decoders' tokenizer, recipe and stopping rule, so only the data differs. Everything is scored on held-out test
-images with :func:`c3lib.decoders.score` (with per-item scores); the pre-trained decoders' zero-shot scores
-are the 0 % point. The pairs and models are :mod:`.finetuning`, the config :mod:`.setting`, the claims
+image embeddings), with the text-only decoders' tokenizer, recipe and stopping rule, so only the data
+differs. Everything is scored on held-out test images with :func:`c3lib.decoders.score` (with per-item
+scores); the pre-trained decoders' zero-shot scores are the 0 % point. The pairs and models are :mod:`.finetuning`, the config :mod:`.setting`, the claims
 :mod:`.claims`, the page's sentences and the paper beside ours :mod:`.page`.
 """
 

@@ -41,7 +41,7 @@ class GapShiftConfig(ChapterConfig):
     RANGES = {"var_kept": OPEN_FRACTION, "n_train": AT_LEAST_1, "n_test": AT_LEAST_1}
 
     PRESETS = {
-        # the captioning decoder, trained longer here (max epochs; early stopping on validation text loss)
+        # the captioning decoder (its validation loss ends training; smoke: a 12-epoch ceiling)
         "smoke": {"source": "bag-of-words", "space": "", "n_train": 400, "n_test": 60, "meteor": False,
                   "decoder": {"num_epochs": 12, "warmup_steps": 100, "min_word_freq": 1}},
         "default": {"decoder": {"warmup_steps": 100}},
