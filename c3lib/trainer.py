@@ -263,7 +263,8 @@ def train_loop(model: ClipCap, inputs, ids: list[list[int]], pad_id: int, cfg: T
 
 
 def convergence(log: Sequence[dict], max_epochs: int) -> dict[str, Any]:
-    """How a decoder's training ended: ``epochs`` run, ``best_epoch`` (0-based, the one kept), ``best_val_loss``,
+    """How a decoder's training ended: ``epochs`` run, ``best_epoch`` (0-based, the lowest validation loss: the one
+    :func:`train_loop` kept, unless a later epoch beat it by less than its 1e-4 threshold), ``best_val_loss``,
     ``max_epochs`` (the ceiling) and ``stopped`` (the validation loss ended it before the ceiling). The loss is
     rounded to 4 decimals: its last bits depend on the thread count (a sum over a large tensor)."""
     best = min(range(len(log)), key=lambda i: log[i]["val_loss"])
