@@ -96,3 +96,53 @@ def test_frechet_distance_refuses_what_is_not_a_gaussian():
         im.frechet_distance(mu, s + np.triu(np.ones((3, 3)), 1), mu, s)
     feats = np.random.default_rng(0).normal(size=(10, 40))  # n < d: a singular covariance is still a covariance
     assert im.fid(feats, feats) == pytest.approx(0, abs=1e-4)
+
+
+def _mmd2_unbiased_by_loops(x: np.ndarray, y: np.ndarray) -> float:
+    """The unbiased MMD² of the cubic kernel written term by term (Bińkowski et al. 2018, eq. 2)."""
+    d, m = x.shape[1], len(x)
+    k = lambda u, v: (u @ v / d + 1) ** 3  # noqa: E731
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    return xx + yy - 2 * xy
+
+
+def test_kid_equals_the_unbiased_mmd_when_a_subset_is_every_row():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(7, 4)), rng.normal(0.3, 1.2, size=(7, 4))
+    mean, std = im.kid(x, y, subset_size=50, n_subsets=3)  # subset size 50 -> 7: every subset is all rows
+    assert mean == pytest.approx(_mmd2_unbiased_by_loops(x, y), rel=1e-12) and std == pytest.approx(0, abs=1e-12)
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(4)
+    ref = rng.normal(size=(400, 16))
+    same, _ = im.kid(ref, rng.normal(size=(400, 16)), subset_size=100, n_subsets=50)
+    small, _ = im.kid(ref, rng.normal(size=(400, 16)) + 0.3, subset_size=100, n_subsets=50)
+    large, _ = im.kid(ref, rng.normal(size=(400, 16)) + 0.6, subset_size=100, n_subsets=50)
+    assert abs(same) < 0.01
+    assert small > 10 * abs(same) and large > 2 * small
+
+
+def test_kid_is_seeded():
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(60, 8)), rng.normal(size=(60, 8))
+    assert im.kid(x, y, 20, 10, seed=1) == im.kid(x, y, 20, 10, seed=1)
+    assert im.kid(x, y, 20, 10, seed=1) != im.kid(x, y, 20, 10, seed=2)
+
+
+def test_kid_refuses_what_is_not_two_feature_sets():
+    x = np.zeros((5, 3))
+    with pytest.raises(ValueError, match="2-d"):
+        im.kid(np.zeros(5), x)
+    with pytest.raises(ValueError, match="NaN"):
+        im.kid(x, np.full((5, 3), np.nan))
+    with pytest.raises(ValueError, match="widths differ"):
+        im.kid(x, np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        im.kid(x, np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        im.kid(x, x, subset_size=1)
+    with pytest.raises(ValueError, match="n_subsets"):
+        im.kid(x, x, n_subsets=0)

@@ -25,8 +25,7 @@ def test_every_dependency_is_pinned_inside_its_range():
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = _pins()
     reqs = [Requirement(r) for r in meta["dependencies"] + meta["optional-dependencies"]["html"]
-            + meta["optional-dependencies"]["dev"] + meta["optional-dependencies"]["paper"]
-            + meta["optional-dependencies"]["lm"] + meta["optional-dependencies"]["smollm2"]]
+            + meta["optional-dependencies"]["dev"] + meta["optional-dependencies"]["lm"] + meta["optional-dependencies"]["smollm2"]]
     for req in reqs:
         name = canonicalize_name(req.name)
         assert name in pins, f"{req.name} has no pin in constraints.txt"
