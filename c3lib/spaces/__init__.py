@@ -6,12 +6,14 @@ later chapters (:func:`load_or_train_space`). Chapter 05 trains and reports them
 :mod:`c3lib.space_pool`); trained spaces are saved under ``runs/05_connect/<preset>/<space>-<hash>/``.
 """
 
-from c3lib.spaces.data import clip_data, flickr_features, modality_input, world_data, world_features
+from c3lib.spaces.data import (clip_data, flickr_clip_split, flickr_features, modality_input, world_data,
+                               world_features)
 from c3lib.spaces.recipes import (choose_head, clip_run, gap, load_or_train_space, scratch_clip_space,
                                   train_space, train_spec)
 from c3lib.spaces.registry import (BOUND_SPACES, CLIP_GAP_TARGET, CLIP_SPACES, REGISTRY, SPACES, Space, SpaceConfig,
                                    run_dir, space)
 
 __all__ = ["BOUND_SPACES", "CLIP_GAP_TARGET", "CLIP_SPACES", "REGISTRY", "SPACES", "Space", "SpaceConfig",
-           "choose_head", "clip_data", "clip_run", "flickr_features", "gap", "load_or_train_space", "modality_input",
-           "run_dir", "scratch_clip_space", "space", "train_space", "train_spec", "world_data", "world_features"]
+           "choose_head", "clip_data", "clip_run", "flickr_clip_split", "flickr_features", "gap", "load_or_train_space",
+           "modality_input", "run_dir", "scratch_clip_space", "space", "train_space", "train_spec", "world_data",
+           "world_features"]

@@ -65,7 +65,8 @@ def world_features(cfg: SpaceConfig, split: str, n: int, parts: tuple[str, ...] 
                    progress: bool = False) -> dict[str, Any]:
     """The frozen towers' features of ``n`` world scenes of ``split``: ``image`` ``(n, 1280)`` EfficientNet-Lite0
     of the renders (``image_size`` px, resized to its 224), ``text`` ``(n, 5, 384)`` MiniLM of the five
-    captions; with the ``captions`` and ``scenes``. Cached, keyed by the pixels and the texts."""
+    captions; with the ``captions``, ``scenes`` and (with ``image``) the renders ``pixels`` ``(n, H, W, 3)``
+    uint8 the image features were computed from. Cached, keyed by the pixels and the texts."""
     from PIL import Image
 
     from c3lib.encoders.frozen import IMAGE_SIZE, efficientnet_features, minilm_features
@@ -75,6 +76,7 @@ def world_features(cfg: SpaceConfig, split: str, n: int, parts: tuple[str, ...] 
     out: dict[str, Any] = {"scenes": scenes, "captions": caps}
     if "image" in parts:
         pixels = wr.render_images(scenes, cfg.image_size, render_seed(cfg, split))  # [n, H, W, 3] uint8
+        out["pixels"] = pixels
         out["image"] = embeddings("world-efficientnet-lite0", "efficientnet-lite0", [pixels],
                                   lambda: efficientnet_features([Image.fromarray(p) for p in pixels],
                                                                 progress=progress), size=IMAGE_SIZE)
@@ -111,6 +113,13 @@ def _pack(a: np.ndarray, b: np.ndarray, **extra: Any) -> dict[str, Any]:
             "b": torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)), "multi_b": True, **extra}
 
 
+def flickr_clip_split(cfg: SpaceConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit, select)``: sorted row indices of ``flickr8k-clip``'s ``n`` train-split photos, the ones its heads
+    train on and the ``clip_select`` seeded ones held out for its validation retrieval."""
+    order = np.random.default_rng([cfg.seed, 12]).permutation(n)
+    return np.sort(order[cfg.clip_select:]), np.sort(order[:cfg.clip_select])
+
+
 def clip_data(cfg: SpaceConfig, name: str) -> tuple[dict, dict, dict]:
     """``(fit, select, test)`` feature pairs of a frozen-tower space. ``world-clip``: the train, val and test
     splits. ``flickr8k-clip``: the train-split photos minus ``clip_select`` seeded ones (validation retrieval),
@@ -123,6 +132,5 @@ def clip_data(cfg: SpaceConfig, name: str) -> tuple[dict, dict, dict]:
     if name != "flickr8k-clip":
         raise ValueError(f"{name!r} is not a frozen-tower space; valid: world-clip, flickr8k-clip")
     tr, te = flickr_features(cfg, "train", cfg.clip_flickr_train), flickr_features(cfg, "val", cfg.flickr_test)
-    order = np.random.default_rng([cfg.seed, 12]).permutation(len(tr["a"]))
-    sel, fit = np.sort(order[:cfg.clip_select]), np.sort(order[cfg.clip_select:])
+    fit, sel = flickr_clip_split(cfg, len(tr["a"]))
     return _pack(tr["a"][fit], tr["b"][fit]), _pack(tr["a"][sel], tr["b"][sel]), _pack(te["a"], te["b"])
