@@ -67,3 +67,90 @@ def test_coco_clip_is_the_paper_presets_and_its_inception_score_needs_torch_fide
     with pytest.raises(ModuleNotFoundError, match="torch-fidelity"):
         ch.run(cfg, progress=False)  # refused before any task is built or generator trained
     assert im.inception_score(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))[0] is None  # offline: None, never 0
+
+
+class _Loaded(Exception):
+    """Raised by the stand-in space loader once it has recorded the context it was given."""
+
+
+@pytest.mark.parametrize("preset", ["smoke", "default", "paper"])
+def test_a_task_reads_the_spaces_of_its_own_preset(monkeypatch, preset):
+    asked = []
+
+    def record(name, ctx, *args, **kwargs):
+        asked.append((name, ctx.preset))
+        raise _Loaded
+
+    monkeypatch.setattr(image_tasks, "load_or_train_space", record)
+    for space in image_tasks.SPACES:
+        if space in image_tasks.PAPER_ONLY:
+            continue
+        with pytest.raises(_Loaded):
+            image_tasks.build_task(space, RunContext(preset, 0, ""), 0, 8, 16)
+    assert asked == [(s, preset) for s in image_tasks.SPACES if s not in image_tasks.PAPER_ONLY]
+
+
+def test_an_unknown_space_is_refused_with_the_valid_ones():
+    with pytest.raises(ValueError, match="valid: world-clip, world-clip-scratch"):
+        image_tasks.build_task("world-clip-2", RunContext("smoke"))
+
+
+KEYS = {"img_train", "txt_train", "images_train", "attrs_train", "img_val", "images_val", "attrs_val", "img_test",
+        "txt_test", "images_test", "attrs_test", "prompts", "tower_module", "tower_input", "space_gap"}
+
+
+def _rows(images: torch.Tensor) -> set[bytes]:
+    return {x.numpy().tobytes() for x in images}
+
+
+def _check_shapes(task: dict, n_eval: int, size: int, attrs: bool = True) -> None:
+    n, d = task["img_train"].shape
+    assert task["txt_train"].shape == (5 * n, d)
+    assert task["images_train"].shape == (n, 3, size, size) and task["images_train"].dtype == torch.uint8
+    assert task["img_val"].shape == task["img_test"].shape == task["txt_test"].shape == (n_eval, d)
+    assert task["images_val"].shape == (n_eval, 3, size, size) and task["images_val"].dtype == torch.uint8
+    assert task["images_test"].shape == (2 * n_eval, 3, size, size) and len(task["prompts"]) == n_eval
+    if attrs:
+        assert (len(task["attrs_train"]), len(task["attrs_val"]), len(task["attrs_test"])) == (n, n_eval, 2 * n_eval)
+    for key in ("img_train", "txt_train", "img_val", "img_test", "txt_test"):
+        assert np.isfinite(task[key]).all(), key
+    # validation images are held out from training and are not test images
+    assert not _rows(task["images_val"]) & _rows(task["images_test"])
+    assert not _rows(task["images_val"]) & _rows(task["images_train"])
+
+
+def test_world_clip_task_embeds_the_cached_renders_and_validates_off_the_test_split():
+    """The smoke world-clip space (trained on first use): every key of the world tasks, val scenes from the val
+    split, and the space's image encoder on the task's own 32 px renders (the smoke render size) giving back
+    the task's test embeddings."""
+    ctx = RunContext("smoke", 0, "")
+    render = image_tasks.load_or_train_space("world-clip", ctx, progress=False)["config"].image_size
+    task = image_tasks.build_task("world-clip", ctx, 0, 8, render)
+    assert set(task) == KEYS and task["tower_input"] == image_tasks.FROZEN_INPUT
+    _check_shapes(task, 8, render)
+    assert len(task["img_train"]) == 256 and all(task["prompts"]) and 0 < task["space_gap"] < 2
+    feats = image_tasks.tower_features(task, task["images_test"][:4])
+    np.testing.assert_allclose(feats, task["img_test"][:4], rtol=1e-4, atol=1e-5)
+    small = image_tasks.build_task("world-clip", ctx, 100, 8, render // 2)  # renders resized; the first 100 scenes
+    _check_shapes(small, 8, render // 2)
+    assert np.array_equal(small["img_train"], task["img_train"][:100]) and small["prompts"] == task["prompts"]
+    feats = image_tasks.tower_features(small, small["images_test"][:4])
+    assert feats.shape == (4, task["img_test"].shape[1]) and np.isfinite(feats).all()
+
+
+@pytest.mark.parametrize("space", ["world-clip-scratch", "world-scratch"])
+def test_world_tasks_from_random_init_have_validation_scenes(space):
+    task = image_tasks.build_task(space, RunContext("smoke", 0, ""), 0, 8, 16)
+    assert set(task) == KEYS
+    _check_shapes(task, 8, 16)
+
+
+def test_flickr_task_validates_on_the_photos_the_space_held_out(data_root):
+    task = image_tasks.build_task("flickr8k-clip", RunContext("smoke", 0, str(data_root)), 0, 8, 16)
+    assert set(task) == KEYS - {"attrs_train", "attrs_val", "attrs_test"}
+    _check_shapes(task, 8, 16, attrs=False)
+    cfg = image_tasks.load_or_train_space("flickr8k-clip", RunContext("smoke", 0, str(data_root)),
+                                          progress=False)["config"]
+    assert len(task["img_train"]) == cfg.clip_flickr_train - cfg.clip_select  # the held-out photos are not trained on
+    with pytest.raises(ValueError, match="clip_select"):
+        image_tasks.build_task("flickr8k-clip", RunContext("smoke", 0, str(data_root)), 0, cfg.clip_select + 1, 16)
