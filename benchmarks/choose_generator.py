@@ -1,9 +1,11 @@
-"""How chapter 08's generator settings were chosen: each candidate is trained on the world-clip space's
-training renders from their own (normalised) image embeddings and scored on *validation* scenes (never the
-test scenes the chapter reports): attribute accuracy of its reconstructions from the scenes' own embeddings,
-beside the attribute classifier's accuracy on the real validation renders. Not a test; run by hand:
+"""How chapter 08's generator settings are chosen: on *validation* scenes of world-clip (its val split, never the
+test scenes the chapter reports), the supervised generator (C1's training map: the clean image embedding; drawn
+from each validation scene's own embedding) is scored by the chapter's attribute classifier, beside what the
+embedding carries (the render of the nearest training scene in embedding space), the autoencoder's
+reconstructions (the decoder's own ceiling) and the real validation renders. Each candidate is a number of
+denoiser steps; each is read at several guidance scales. Not a test; run by hand:
 
-    OMP_NUM_THREADS=1 C3_DATA=../shared/data python benchmarks/choose_generator.py [--workers 2]
+    OMP_NUM_THREADS=1 C3_DATA=../shared/data python benchmarks/choose_generator.py [--steps 3000 6000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -14,64 +16,60 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-import torch
 
-CANDIDATES = {  # name -> GeneratorConfig fields beyond the default preset's
-    "stem4-l1-300 (before)": dict(stem_size=4, loss="l1", num_steps=300),
-    "stem4-mse-500 (chosen)": dict(stem_size=4, loss="mse", num_steps=500),
-    "stem8-l1-500": dict(stem_size=8, loss="l1", num_steps=500),
-    "stem8-mse-500": dict(stem_size=8, loss="mse", num_steps=500),
-}
+GUIDANCE = (1.0, 2.0, 3.0, 5.0)
 
 
-def _data():
-    from c3lib.image_tasks import PLACES
-    from c3lib.contrastive import embed
-    from c3lib.data.world import COLOURS, SHAPES, SIZES
-    from c3lib.generator import resize
-    from c3lib.config import RunContext
-    from c3lib.spaces import load_or_train_space, world_data
+def _setup(n_val: int):
+    from c3lib.chapters import ch08_text_to_image as ch
+    from c3lib.config import make_config
+    from c3lib.image_tasks import build_task
 
-    space = load_or_train_space("world-clip", RunContext("default"), progress=False)
-    cfg, model, vocab = space["config"], space["model"], space["vocab"]
-    tr = world_data(cfg, "image-text", "train", cfg.n_train, vocab=vocab)
-    va = world_data(cfg, "image-text", "val", 192, vocab=vocab)
-    norm = lambda e: (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)  # noqa: E731
-    return {"e_tr": norm(embed(model.tower_a, tr["a"])), "e_va": norm(embed(model.tower_a, va["a"])),
-            "x_tr": resize(tr["a"], 32), "x_va": resize(va["a"], 32),
-            "at_tr": [tr["scenes"].attributes(i) for i in range(len(tr["a"]))],
-            "at_va": [va["scenes"].attributes(i) for i in range(len(va["a"]))],
-            "vocab": {"shape": SHAPES, "colour": COLOURS, "size": SIZES, "place": PLACES}}
+    cfg = make_config(ch.TextToImageConfig, "default", {"n_eval": n_val})
+    task = build_task("world-clip", cfg.context, cfg.n_train, n_val, cfg.image_size)
+    ae, _ = ch.generation.train_autoencoder(task, cfg, "world-clip")
+    clf, _ = ch.attribute_classifier(task, cfg)
+    return cfg, {**task, "autoencoder": ae, "lat_train": ae.latents(task["images_train"])}, clf
 
 
-def _one(name: str) -> dict:
-    from c3lib import image_metrics as im
-    from c3lib.generator import SIZES, EmbeddingGenerator, GeneratorConfig
-    from c3lib.threads import configure
+def _candidate(args) -> dict:
+    steps, n_val = args
+    from c3lib import threads
+    from c3lib.chapters import ch08_text_to_image as ch
+    from c3lib.generator import EmbeddingGenerator
+    from c3lib.image_tasks import as_float
 
-    configure(1)
-    d = _data()
-    clf = im.AttributeClassifier(d["vocab"])
-    clf.fit(d["x_tr"], d["at_tr"], 6, seed=0)
-    cfg = GeneratorConfig(**{**SIZES["default"], "cond_dim": d["e_tr"].shape[1], **CANDIDATES[name]})
+    threads.configure()
+    cfg, task, clf = _setup(n_val)
+    fit_map, infer = ch.train_transform("C1", task["img_train"], task["txt_train"], cfg, 0)
+    gcfg = cfg.generator_config(task["img_train"].shape[1], 0)
+    gcfg = type(gcfg)(**{**gcfg.to_dict(), "num_steps": steps})
     t0 = time.perf_counter()
-    gen = EmbeddingGenerator(cfg).fit(d["e_tr"], d["x_tr"], lambda x: x)
-    out = gen.sample(d["e_va"])
-    return {"candidate": name, "train_s": round(time.perf_counter() - t0, 1),
-            "val_attr_accuracy": round(clf.accuracy(out, d["at_va"]), 3),
-            "classifier_on_real_val": round(clf.accuracy(d["x_va"], d["at_va"]), 3),
-            "val_mse": round(float(((out - d["x_va"]) ** 2).mean()), 5),
-            "between_prompt_variance": round(float(out.var(0).mean()), 5)}
+    gen = EmbeddingGenerator(gcfg, task["autoencoder"]).fit(task["img_train"], task["lat_train"], fit_map)
+    secs = time.perf_counter() - t0
+    cond = infer(task["img_val"], "source")
+    acc = {g: clf.accuracy(gen.sample(cond, seed=0, guidance=g), task["attrs_val"]) for g in GUIDANCE}
+    return {"steps": steps, "train_seconds": round(secs, 1), "val_attr_accuracy_by_guidance": acc}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, nargs="+", default=[3000, 6000])
+    ap.add_argument("--n-val", type=int, default=500, help="validation scenes (world-clip's val split)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    torch.manual_seed(0)
+    from c3lib.image_tasks import as_float
+
+    cfg, task, clf = _setup(args.n_val)
+    emb = lambda e: e / np.linalg.norm(e, axis=1, keepdims=True)  # noqa: E731
+    nearest = (emb(task["img_val"]) @ emb(task["img_train"]).T).argmax(1)
+    ae = task["autoencoder"]
+    report = {"real_val_renders": clf.accuracy(as_float(task["images_val"]), task["attrs_val"]),
+              "nearest_training_render": clf.accuracy(as_float(task["images_train"][nearest]), task["attrs_val"]),
+              "autoencoder_reconstruction": clf.accuracy(ae.images(ae.latents(task["images_val"])), task["attrs_val"])}
     with ProcessPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(_one, CANDIDATES))
-    print(json.dumps(rows, indent=1))
+        report["candidates"] = list(pool.map(_candidate, [(s, args.n_val) for s in args.steps]))
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

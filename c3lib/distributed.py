@@ -2,9 +2,9 @@
 
 Nothing here is an engine of its own: ``init`` opens the process group ``torchrun`` describes in the
 environment (NCCL on GPUs, gloo on CPUs), ``wrap`` puts a model in DDP (which averages gradients across
-ranks), and the training loops (:func:`c3lib.trainer.train_loop`, :meth:`c3lib.generator.EmbeddingGenerator.fit`)
-give each rank its share of every *global* batch. With one process (no ``torchrun``) every function is the
-identity, so single-process numbers are exactly those of the code without this module.
+ranks), and the training loop (:func:`c3lib.trainer.train_loop`) gives each rank its share of every *global*
+batch. With one process (no ``torchrun``) every function is the identity, so single-process numbers are exactly
+those of the code without this module.
 
     torchrun --nproc-per-node 8 -m c3lib.train_ddp decoders --preset paper
 """

@@ -616,7 +616,7 @@ def _choice_cases(tmp: Path) -> None:
 
     from c3lib.config import build
     from c3lib.encoders.registry import embed_images
-    from c3lib.generator import EmbeddingGenerator, GeneratorConfig
+    from c3lib.generator import AutoencoderConfig, GeneratorConfig
     from c3lib.image_metrics import frechet_distance
     from c3lib.trainer import TrainConfig, finetune_captioner, fit_captioner
     from c3lib.transform import C3Transform
@@ -652,13 +652,11 @@ def _choice_cases(tmp: Path) -> None:
              lambda bad=bad: __import__("c3lib.captioner", fromlist=["Captioner"]).Captioner.load(bad), mention=field)
     for v in ("OpenCLIP", " openclip", "efficientnet_projection"):
         case("choices", f"encoder name {v!r}", lambda v=v: embed_images([], run, {"name": v}), mention="encoder")
-    img = torch.rand(8, 3, 8, 8)
-    gemb = rng.normal(size=(8, 4))
-    for kw in ({"num_steps": 0}, {"lr": float("nan")}, {"ema_decay": 1.5}, {"batch_size": 0}, {"base_channels": 0}):
-        case("choices", f"generator {kw}",
-             lambda kw=kw: EmbeddingGenerator(GeneratorConfig(**{"cond_dim": 4, "image_size": 8, "base_channels": 4,
-                                                                  "num_steps": 2, "batch_size": 4, **kw})).fit(
-                 gemb, img, lambda e: e), mention=next(iter(kw)))
+    for kw in ({"num_steps": 0}, {"lr": float("nan")}, {"ema_decay": 1.5}, {"batch_size": 0}, {"hidden": 0},
+               {"guidance": -1.0}, {"cond_drop": 1.0}):
+        case("choices", f"generator {kw}", lambda kw=kw: GeneratorConfig(**{"cond_dim": 4, **kw}), mention=next(iter(kw)))
+    for kw in ({"num_steps": 0}, {"channels": 0}, {"image_size": 24}, {"downsamples": 4}):
+        case("choices", f"autoencoder {kw}", lambda kw=kw: AutoencoderConfig(**kw), mention=next(iter(kw)))
     src, tgt = rng.normal(size=(20, 6)) + 1, rng.normal(size=(20, 6)) - 1
     ref = C3Transform.variant("C2-collapse").fit(src, tgt).transform(src, train=False)
     case("choices", "transform inputs ~1e154 = the same directions",
