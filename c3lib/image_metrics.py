@@ -159,7 +159,8 @@ class InceptionFeatures:
             x = u8[i:i + self.batch_size].to(self.device).float()
             if x.shape[-1] != 299 or x.shape[-2] != 299:  # resize in float, then back to uint8 levels
                 x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False).round().clamp(0, 255)
-            out.append(self.net(x / 128 - 1).double().cpu().numpy())
+            x = (x / 128 - 1).contiguous(memory_format=torch.channels_last)  # ~1.25x faster on a CPU core
+            out.append(self.net(x).double().cpu().numpy())
         return np.concatenate(out)
 
 

@@ -109,7 +109,7 @@ def world_clip_task(ctx: RunContext, n_train: int, n_eval: int, image_size: int,
         "images_test": _render_images(test["pixels"], image_size),  # first N: references; last N: real-vs-real
         "attrs_test": test["attrs"],
         "prompts": [test["captions"][i][pick[i]] for i in range(n_eval)],
-        "tower_module": head_a, "tower_input": FROZEN_INPUT,
+        "tower_module": head_a, "tower_input": FROZEN_INPUT, "text_module": head_b,  # text: MiniLM, then the head
         "space_gap": sp["trained"]["gap"],
     }
 
@@ -179,7 +179,7 @@ def flickr_task(ctx: RunContext, n_train: int, n_eval: int, image_size: int,
         "txt_test": embed(model.tower_b, _f32(te["b"][np.arange(n), pick])),
         "images_test": photos("flickr", "val", te["paths"][:2 * n], image_size),
         "prompts": [te["captions"][i][pick[i]] for i in range(n)],
-        "tower_module": model.tower_a, "tower_input": FROZEN_INPUT,
+        "tower_module": model.tower_a, "tower_input": FROZEN_INPUT, "text_module": model.tower_b,
         "space_gap": sp["trained"]["gap"],
     }
 
@@ -196,7 +196,8 @@ def coco_task(ctx: RunContext, n_train: int, n_eval: int, image_size: int,
     from c3lib.encoders.openclip import encode_images, encode_texts, lazy_openclip
 
     if ctx.preset != "paper":
-        raise ValueError(f"coco-clip downloads CLIP ViT-B/32 and needs MS-COCO: the paper preset only, not {ctx.preset!r}")
+        raise ValueError(f"coco-clip downloads CLIP ViT-B/32 and needs MS-COCO: the paper preset only, "
+                         f"not {ctx.preset!r}")
     root = resolve_data_dir(ctx.data_dir, required=True)
     train = load_coco_karpathy(root, KARPATHY_TRAIN, limit=n_train if n_train > 0 else None)
     test = load_coco_karpathy(root, ("val", "test"), limit=2 * n_eval)
@@ -264,7 +265,21 @@ def tower_features(task: dict, images: torch.Tensor) -> np.ndarray:
     from c3lib.encoders.frozen import efficientnet_features
 
     pil = [Image.fromarray(x.permute(1, 2, 0).numpy()) for x in images]
-    return embed(task["tower_module"], torch.from_numpy(efficientnet_features(pil, progress=False)))
+    return embed(task["tower_module"], torch.from_numpy(efficientnet_features(pil, progress=False, channels_last=True)))
+
+
+def text_features(task: dict, prompts: list[str]) -> np.ndarray:
+    """Embeddings of free-text prompts in the space's own text encoder: MiniLM, then the head of a frozen-tower
+    space (``world-clip``, ``flickr8k-clip``). The towers from random init read only their own vocabulary, and
+    ``coco-clip``'s CLIP is downloaded at ``paper``: neither takes typed prompts here."""
+    if "text_module" not in task:
+        raise ValueError("typed prompts need a frozen-tower space (world-clip or flickr8k-clip); this space's text "
+                         "tower reads only its own vocabulary or is CLIP at the paper preset")
+    from c3lib.encoders.frozen import minilm_features
+
+    if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
+        raise ValueError("prompts must be a non-empty list of non-empty strings")
+    return embed(task["text_module"], torch.from_numpy(minilm_features(list(prompts), progress=False)))
 
 
 def clip_image_features(clip_model: torch.nn.Module, images: torch.Tensor, batch_size: int = 128) -> np.ndarray:

@@ -54,18 +54,33 @@ def _image_tensor(images: Sequence):
     return (x - 127.0) / 128.0  # EfficientNet-Lite's input scaling
 
 
+@lru_cache(maxsize=1)
+def _efficientnet_lite0_channels_last():
+    """A copy of :func:`efficientnet_lite0` in the channels-last layout (the shared model keeps its own)."""
+    import copy
+
+    import torch
+
+    return copy.deepcopy(efficientnet_lite0()).to(memory_format=torch.channels_last)
+
+
 def efficientnet_features(images: Sequence, batch_size: int = 32, progress: bool = True,
-                          device: str = "auto") -> np.ndarray:
-    """Pooled EfficientNet-Lite0 features of images (paths or PIL) -> ``(n, 1280)`` float32."""
+                          device: str = "auto", channels_last: bool = False) -> np.ndarray:
+    """Pooled EfficientNet-Lite0 features of images (paths or PIL) -> ``(n, 1280)`` float32.
+
+    ``channels_last``: run in that memory layout, ~1.7x faster on a CPU core; the features then differ from the
+    default layout's in their last bits (~1e-6 relative), so a caller compares only features of one layout."""
     import torch
     from tqdm.auto import tqdm
 
     device = devices.resolve(device)
-    model = efficientnet_lite0().to(device)
+    model = (_efficientnet_lite0_channels_last() if channels_last else efficientnet_lite0()).to(device)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     out = []
     with torch.inference_mode():
         for i in tqdm(range(0, len(images), batch_size), desc="EfficientNet-Lite0", disable=not progress):
-            fmap = model.extract_features(_image_tensor(images[i:i + batch_size]).to(device))  # [b, 1280, 7, 7]
+            x = _image_tensor(images[i:i + batch_size]).to(device).contiguous(memory_format=layout)
+            fmap = model.extract_features(x)  # [b, 1280, 7, 7]
             out.append(fmap.mean(dim=(2, 3)).cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 

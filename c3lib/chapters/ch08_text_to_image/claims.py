@@ -22,8 +22,9 @@ from c3lib import verdict
 from c3lib.chapters.ch08_text_to_image.setting import VARIANTS
 from c3lib.verdict import Verdict
 
-METRICS = ("fid", "fid_space", "attr_accuracy", "text_image_cosine", "inception_score")
-SHORT = {"world-clip-scratch": "world", "flickr8k-clip": "flickr", "world-scratch": "ablation", "coco-clip": "coco"}
+METRICS = ("fid", "kid", "fid_space", "kid_space", "attr_accuracy", "text_image_cosine", "inception_score")
+SHORT = {"world-clip": "world", "flickr8k-clip": "flickr", "world-clip-scratch": "clipscratch",
+         "world-scratch": "ablation", "coco-clip": "coco"}
 PAPER_SPACE = "coco-clip"  # the paper's own setting (MS-COCO, CLIP ViT-B/32): the paper preset only
 
 # Table 3's order as (better, worse) pairs: the chain C3 < C2-corrupt < C2-collapse < C1 and each C2 below C1
@@ -34,6 +35,7 @@ ORDER = {("C3", "C2-corrupt"): ("c3_corrupt", "C3 beats C2-corrupt (Table 3's or
 BEST = ("c3_best", "C3 beats every other trained row (C1, both C2, LAFITE)")
 # metric -> (its short key, its name on the page, lower is better, scored per prompt)
 MEASURES = {"fid": ("fid", "FID", True, False),
+            "fid_space": ("fids", "space-encoder FID", True, False),
             "attr_accuracy": ("attr", "attribute accuracy per image", False, True),
             "text_image_cosine": ("cos", "text-image cosine per image", False, True),
             "inception_score": ("is", "Inception Score", False, False)}
@@ -41,9 +43,10 @@ IS_OFFLINE = ("the Inception Score needs Inception's class probabilities, which 
               "(torch-fidelity computes it at the paper preset)")
 
 
-def summarise(runs: list[dict], n_images: int) -> dict[str, dict[str, dict[str, Any]]]:
-    """``summary[space][variant]`` = mean (and FID std) over seeds of each metric (``None`` where a space has
-    no such metric: attribute accuracy off the world, the Inception Score offline)."""
+def summarise(runs: list[dict], n_images: int, n_inception: int) -> dict[str, dict[str, dict[str, Any]]]:
+    """``summary[space][variant]`` = mean over seeds of each metric (``None`` where a space has no such metric:
+    attribute accuracy off the world, the Inception Score offline) and the seed std (``ddof=1``; ``None`` with
+    one seed) of both FIDs; ``n_images``: N of the space-encoder scores, ``n_inception``: of Inception's."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for space in dict.fromkeys(r["space"] for r in runs):
         out[space] = {}
@@ -51,8 +54,9 @@ def summarise(runs: list[dict], n_images: int) -> dict[str, dict[str, dict[str, 
             rs = [r for r in runs if r["space"] == space and r["variant"] == variant]
             mean = {m: None if any(r[m] is None for r in rs) else float(np.mean([r[m] for r in rs]))
                     for m in METRICS}
-            out[space][variant] = {**mean, "fid_std": float(np.std([r["fid"] for r in rs])),
-                                   "n_seeds": len(rs), "n_images": n_images}
+            std = {f"{m}_std": float(np.std([r[m] for r in rs], ddof=1)) if len(rs) > 1 else None
+                   for m in ("fid", "fid_space")}
+            out[space][variant] = {**mean, **std, "n_seeds": len(rs), "n_images": n_images, "n_inception": n_inception}
     return out
 
 

@@ -1,11 +1,12 @@
 """Fig 11 live: type a prompt (or pick a held-out caption) and see what each trained variant draws from it.
 
-The generators are deterministic (:meth:`c3lib.generator.EmbeddingGenerator.sample` adds no noise, and C3
-adds none at inference), so one prompt gives one image per variant. The panel therefore keeps the last few
-prompts as columns, newest on the left: typing a variation of a prompt ("a red circle" after "a blue circle")
-shows the two side by side in every row. :func:`draw_rows` is the drawing alone, a pure function of the images;
-:func:`prompt_panel` the widget, shown only in a live Jupyter session (:func:`c3lib.report.live`), so the
-static book keeps its glued Fig 11.
+Each draw starts from the same seeded noise (:meth:`c3lib.generator.EmbeddingGenerator.sample` with seed 0), so
+one prompt gives one image per variant, and a changed prompt changes the image only through its embedding. The
+panel keeps the last few prompts as columns, newest on the left: typing a variation of a prompt ("a red circle"
+after "a blue circle") shows the two side by side in every row. :func:`draw_rows` is the drawing alone, a pure
+function of the images; :func:`prompt_panel` the widget, shown only in a live Jupyter session
+(:func:`c3lib.report.live`), so the static book keeps its glued Fig 11; :func:`live_panel` builds it from a
+chapter run's stored generators.
 """
 
 from __future__ import annotations
@@ -89,3 +90,30 @@ def prompt_panel(generators: Mapping[str, Generator], prompts: Sequence[str], n_
     panel = w.VBox([box, out])
     display(panel)
     return panel
+
+
+def live_generators(cfg, space: str = "world-clip", seed: int | None = None) -> tuple[dict[str, Generator], list[str]]:
+    """The generators of ``space`` (seed ``seed``, default the first) as ``prompts -> images`` callables (typed
+    text through the space's own text encoder, each variant's inference map, the denoiser from seed-0 noise),
+    loaded from the run store where the chapter left them, and the space's held-out captions."""
+    from c3lib.chapters.ch08_text_to_image.generation import train_autoencoder, train_generator
+    from c3lib.image_tasks import build_task, text_features
+
+    task = build_task(space, cfg.context, cfg.n_train, cfg.n_eval, cfg.image_size)
+    ae, _ = train_autoencoder(task, cfg, space)
+    task = {**task, "autoencoder": ae, "lat_train": ae.latents(task["images_train"])}
+    seed = cfg.seeds[0] if seed is None else seed
+    out: dict[str, Generator] = {}
+    for variant in cfg.variants:
+        gen, infer, _ = train_generator(task, variant, seed, cfg, space)
+        out[variant] = lambda prompts, g=gen, f=infer: g.sample(f(text_features(task, prompts), "target"), seed=0)
+    return out, list(task["prompts"])
+
+
+def live_panel(cfg, space: str = "world-clip", n_recent: int = 4):
+    """Fig 11 live for a chapter run (:func:`prompt_panel` over :func:`live_generators`); in the book build it
+    returns None before loading anything."""
+    if not report.live():
+        return None
+    generators, prompts = live_generators(cfg, space)
+    return prompt_panel(generators, prompts, n_recent)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from c3lib.config import ChapterConfig, ConfigError
-from c3lib.generator import SIZES, GeneratorConfig
+from c3lib.generator import AE_SIZES, SIZES, AutoencoderConfig, GeneratorConfig
 from c3lib.image_tasks import PAPER_ONLY, SPACES
 from c3lib.transform import DEFAULT_NOISE_STD
 
@@ -18,31 +18,30 @@ LAFITE_LEVEL = 0.75
 
 @dataclass(frozen=True)
 class TextToImageConfig(ChapterConfig):
-    spaces: tuple[str, ...] = ("world-clip-scratch", "flickr8k-clip")  # of SPACES
+    spaces: tuple[str, ...] = ("world-clip", "flickr8k-clip")  # of SPACES
     variants: tuple[str, ...] = VARIANTS  # trained rows
-    seeds: tuple[int, ...] = (0, 1, 2)  # generator seeds per variant on the world spaces
-    flickr_seeds: tuple[int, ...] = (0,)  # on Flickr8k (one seed: the chapter's 12-minute CPU budget)
-    n_train: int = 0  # training images (0: all of chapter 05's training scenes / all Flickr8k train photos)
-    n_eval: int = 128  # N: prompts, generated and real images per row (FID is biased at small N)
+    seeds: tuple[int, ...] = (0, 1, 2)  # generator seeds per variant, in every space
+    n_train: int = 0  # training images (0: all of chapter 05's training scenes / the photos flickr8k-clip trained on)
+    n_eval: int = 500  # N: prompts, generated and real images per row (space-encoder FID and KID, per-prompt scores)
+    n_inception: int = 100  # the first n of them also scored in Inception features (FID and KID); 0: all N
     image_size: int = 32  # generated and reference image side
-    num_steps: int = 500  # generator optimiser steps
-    batch_size: int = 64  # generator batch
-    base_channels: int = 16  # generator width
+    num_steps: int = 0  # denoiser optimiser steps (0: the preset's size, c3lib.generator.SIZES)
+    guidance: float = 0.0  # classifier-free guidance scale (0: the preset's size)
+    autoencoder_steps: int = 0  # autoencoder optimiser steps (0: the preset's size, c3lib.generator.AE_SIZES)
     noise_std: float = DEFAULT_NOISE_STD  # C3 / C2-corrupt noise std (CapDec's variance 0.016)
     lafite_level: float = LAFITE_LEVEL  # LAFITE perturbation level xi
     classifier_epochs: int = 12  # attribute classifier epochs on real training renders (at 6 its accuracy is unstable)
     n_examples: int = 6  # Fig 11 prompts
     workers: int = 0  # processes for the generators (0: one per core); the numbers do not depend on it
-    save_runs: bool = True  # keep generators in runs/08_text_to_image
+    save_runs: bool = True  # keep autoencoders and generators in runs/08_text_to_image
 
     PRESETS = {
-        "smoke": {"spaces": ("world-clip-scratch",), "n_eval": 8, "num_steps": 40, "batch_size": 32, "image_size": 16,
-                  "seeds": (0,), "classifier_epochs": 2, "n_examples": 4, "workers": 1},
-        # default: sized to 12 minutes on 2 cores (Inception-v3 runs at ~4 images/s on one core): N = 48
-        # prompts per row (FID is biased upwards at small N; real-vs-real at the same N is the floor)
-        "default": {"n_eval": 48},
-        "paper": {"spaces": ("world-clip-scratch", "flickr8k-clip", "coco-clip"), "n_eval": 480, "num_steps": 20000,
-                  "image_size": 64, "base_channels": 64, "flickr_seeds": (0, 1, 2)},
+        "smoke": {"spaces": ("world-clip",), "n_eval": 16, "n_inception": 8, "image_size": 16, "seeds": (0,),
+                  "classifier_epochs": 2, "n_examples": 4, "workers": 1},
+        # default: N = 500 prompts per row; Inception-v3 runs at ~6 images/s on one core, so its FID and KID
+        # read the first 100 of them (KID is unbiased at small N; real-vs-real at the same N is FID's floor)
+        "default": {},
+        "paper": {"spaces": ("world-clip", "flickr8k-clip", "coco-clip"), "n_inception": 0, "image_size": 64},
     }
 
     def __post_init__(self):
@@ -58,16 +57,33 @@ class TextToImageConfig(ChapterConfig):
         if paper_only and self.preset != "paper":
             raise ConfigError(f"space(s) {paper_only} download CLIP ViT-B/32 and need MS-COCO: preset 'paper' only "
                               f"(smoke and default run offline)")
-        if self.n_eval < 8 or not self.seeds or not self.flickr_seeds:
-            raise ConfigError("n_eval must be >= 8 and seeds and flickr_seeds non-empty")
-        if self.workers < 0:
-            raise ConfigError(f"workers must be >= 0 (0: one per core), got {self.workers}")
+        if self.n_eval < 8 or not self.seeds:
+            raise ConfigError(f"n_eval must be >= 8 (got {self.n_eval}) and seeds non-empty")
+        if not 0 <= self.n_inception <= self.n_eval or 0 < self.n_inception < 4:
+            raise ConfigError(f"n_inception must be 0 (all N) or between 4 and n_eval={self.n_eval}, "
+                              f"got {self.n_inception}")
+        for name in ("workers", "num_steps", "autoencoder_steps", "guidance"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 (0: the default), got {getattr(self, name)}")
+
+    @property
+    def n_inc(self) -> int:
+        """Images per row scored in Inception features."""
+        return self.n_inception or self.n_eval
 
     def seeds_of(self, space: str) -> tuple[int, ...]:
-        return self.flickr_seeds if space == "flickr8k-clip" else self.seeds
+        return self.seeds
+
+    def _size(self, table: dict) -> dict:
+        return table.get(self.preset, table["default"])
+
+    def autoencoder_config(self) -> AutoencoderConfig:
+        base = self._size(AE_SIZES)
+        return AutoencoderConfig(**{**base, "image_size": self.image_size, "seed": self.seed,
+                                    **({"num_steps": self.autoencoder_steps} if self.autoencoder_steps else {})})
 
     def generator_config(self, cond_dim: int, seed: int) -> GeneratorConfig:
-        base = SIZES.get(self.preset, SIZES["default"])
-        return GeneratorConfig(**{**base, "cond_dim": cond_dim, "image_size": self.image_size,
-                                  "base_channels": self.base_channels, "num_steps": self.num_steps,
-                                  "batch_size": self.batch_size, "seed": seed})
+        base = self._size(SIZES)
+        return GeneratorConfig(**{**base, "cond_dim": cond_dim, "seed": seed,
+                                  **({"num_steps": self.num_steps} if self.num_steps else {}),
+                                  **({"guidance": self.guidance} if self.guidance else {})})
