@@ -67,3 +67,17 @@ def test_a_live_panel_keeps_the_last_prompts_newest_first(monkeypatch):
     assert len(calls) == n  # an empty box draws nothing
     with pytest.raises(ValueError, match="n_recent"):
         live.prompt_panel({"C3": _recording(calls)}, ["x"], n_recent=0)
+
+
+def test_the_chapter_panel_loads_nothing_in_the_book_build_and_typed_prompts_need_a_frozen_text_tower(monkeypatch):
+    from c3lib import image_tasks
+    from c3lib.chapters import ch08_text_to_image as ch
+    from c3lib.config import make_config
+
+    monkeypatch.setenv("C3_BOOK", "1")
+    monkeypatch.setattr(image_tasks, "build_task", lambda *a, **k: 1 / 0)  # a load would fail loudly
+    assert ch.live.live_panel(make_config(ch.TextToImageConfig, "smoke")) is None
+    with pytest.raises(ValueError, match="frozen-tower space"):
+        image_tasks.text_features({"tower_input": 8}, ["a red circle"])
+    with pytest.raises(ValueError, match="non-empty"):
+        image_tasks.text_features({"text_module": None}, ["  "])
