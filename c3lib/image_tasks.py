@@ -35,6 +35,7 @@ from c3lib.spaces import flickr_clip_split, flickr_features, load_or_train_space
 
 PAPER_ONLY = ("coco-clip",)  # downloads CLIP ViT-B/32 (checked): the paper preset only
 CLIP_INPUT = "openclip"  # tower_input of coco-clip: CLIP's own image preprocessing at 224 px
+MIN_REAL_VS_REAL = 8  # real images beyond the N references that a task must have (its real-vs-real set)
 FROZEN_INPUT = 0  # tower_input of the frozen-tower spaces: EfficientNet-Lite0 features, then the space's head
 PLACES = ("top left", "top", "top right", "left", "middle", "right", "bottom left", "bottom", "bottom right")
 
@@ -152,7 +153,8 @@ def flickr_task(ctx: RunContext, n_train: int, n_eval: int, image_size: int,
     """``flickr8k-clip``: the train-split photos its heads trained on (the first ``n_train``; 0: all) to train
     on, N of the train-split photos it held out for its validation retrieval to validate on (neither the space
     nor the generator trains on them), and the first 2N val-split photos as the FID reference (N) and
-    real-vs-real (N), one caption of each of the first N as its prompt. Embeddings: frozen EfficientNet-Lite0,
+    real-vs-real (up to N more: the val split holds 974 photos, so at N = 500 the real-vs-real set has 474), one
+    caption of each of the first N as its prompt. Embeddings: frozen EfficientNet-Lite0,
     then the space's image head."""
     sp = load_or_train_space("flickr8k-clip", ctx, progress=progress)
     ccfg, model = sp["config"], sp["model"]
@@ -165,8 +167,9 @@ def flickr_task(ctx: RunContext, n_train: int, n_eval: int, image_size: int,
                          f"holds out {len(held)} (clip_select); lower n_eval")
     val = held[:n]
     te = flickr_features(ccfg, "val", max(ccfg.flickr_test, 2 * n), progress=progress)
-    if len(te["a"]) < 2 * n:
-        raise ValueError(f"n_eval={n} needs {2 * n} Flickr8k val photos but there are {len(te['a'])}; lower n_eval")
+    if len(te["a"]) < n + MIN_REAL_VS_REAL:  # the val split holds 974 photos: N = 500 leaves 474 for real-vs-real
+        raise ValueError(f"n_eval={n} needs at least {n + MIN_REAL_VS_REAL} Flickr8k val photos (N references and "
+                         f"a real-vs-real set) but there are {len(te['a'])}; lower n_eval")
     pick = _prompt_picks(ctx, n)
     txt = tr["b"][fit]
     return {

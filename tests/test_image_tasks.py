@@ -62,7 +62,7 @@ def test_coco_clip_is_the_paper_presets_and_its_inception_score_needs_torch_fide
     with pytest.raises(ConfigError, match="preset 'paper' only"):
         make_config(ch.TextToImageConfig, "default", {"spaces": ["coco-clip"]})
     cfg = make_config(ch.TextToImageConfig, "paper")
-    assert "coco-clip" in cfg.spaces and cfg.seeds_of("coco-clip") == (0, 1, 2)
+    assert "coco-clip" in cfg.spaces and cfg.seeds == (0, 1, 2)
     monkeypatch.setattr(im, "inception_score_available", lambda: False)
     with pytest.raises(ModuleNotFoundError, match="torch-fidelity"):
         ch.run(cfg, progress=False)  # refused before any task is built or generator trained

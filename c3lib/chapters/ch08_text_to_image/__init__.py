@@ -44,10 +44,9 @@ from c3lib.chapters.ch08_text_to_image.setting import (CHAPTER, LAFITE_LEVEL, RE
                                                        TextToImageConfig)
 from c3lib.image_tasks import SPACES, as_float, build_task
 
-__all__ = ["live",
-           "BEST", "CHAPTER", "LAFITE_LEVEL", "LafitePerturbation", "MEASURES", "METRICS", "ORDER", "REFERENCES",
+__all__ = ["BEST", "CHAPTER", "LAFITE_LEVEL", "LafitePerturbation", "MEASURES", "METRICS", "ORDER", "REFERENCES",
            "SHORT", "SPACES", "TextToImageConfig", "VARIANTS", "_init_jobs", "_job", "attribute_classifier",
-           "attribute_hits", "claims", "fid_gaps", "generate", "item_scores", "ordering", "real_vs_real", "run",
+           "attribute_hits", "claims", "fid_gaps", "generate", "item_scores", "live", "ordering", "real_vs_real", "run",
            "score", "space_claims", "summarise", "text_image_cosines", "train_generator", "train_transform"]
 
 
@@ -105,6 +104,7 @@ def generate(cfg: TextToImageConfig, progress: bool = True) -> dict[str, Any]:
                             **real_vs_real(task, real_feats, ref, n, k)})
         out["examples"][space] = ex
         out["spaces"][space] = {"n_train_images": len(task["images_train"]), "n_eval": n, "n_inception": k,
+                                "n_real_vs_real": min(n, len(task["images_test"]) - n),
                                 "dim": int(task["img_train"].shape[1]), "image_size": cfg.image_size,
                                 "n_seeds": len(cfg.seeds), "modality_gap": task["space_gap"], **info,
                                 "inception_score_note": im.inception_score(None, cfg.preset == "paper")[1]}

@@ -133,6 +133,9 @@ def _real_job(space: str) -> dict[str, Any]:
     n and of images N..N+n (the Inception reference and the real-vs-real set)."""
     cfg, task = _JOBS["cfg"], _JOBS["tasks"][space]
     real, n, k = task["images_test"], cfg.n_eval, cfg.n_inc
+    if len(real) < n + k:
+        raise ValueError(f"{space}: {len(real)} real test images, but N = {n} references and {k} more for the "
+                         f"Inception real-vs-real set are needed; lower n_inception")
     pick = torch.cat([real[:k], real[n:n + k]])
     key = {"images": content_digest(pick.numpy()), "net": "fid-helper default_1, channels last"}
     inc = cached("08-inception-real", key, lambda: _inception()(pick))

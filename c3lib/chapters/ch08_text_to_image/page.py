@@ -82,7 +82,9 @@ def fid_lines(summary: dict, gaps: dict, spaces: dict) -> str:
                  + " than C1's distance from the ceiling.")
         lines.append(f"- **{space}** (modality gap {spaces[space]['modality_gap']:.2f}): lowest mean FID of the "
                      f"trained rows **{best}** ({s[best]['fid']:.1f}), C1 {c1['fid']:.1f}; supervised "
-                     f"ceiling {s['supervised']['fid']:.1f}, real-vs-real floor {s['real-vs-real']['fid']:.1f}. "
+                     f"ceiling {s['supervised']['fid']:.1f}, real-vs-real floor {s['real-vs-real']['fid']:.1f} "
+                     f"({spaces[space]['n_real_vs_real']} real images against the N references in the space's "
+                     f"encoder). "
                      f"Above the ceiling: C1 by {g['FID gap C1 - supervised']:.1f}"
                      + (f", C3 by {g['FID gap C3 - supervised']:.1f}" if "C3" in s else "")
                      + f" ({c1['n_seeds']} seed(s), N = {c1['n_inception']} in Inception features)." + noise)

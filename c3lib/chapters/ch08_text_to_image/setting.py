@@ -71,9 +71,6 @@ class TextToImageConfig(ChapterConfig):
         """Images per row scored in Inception features."""
         return self.n_inception or self.n_eval
 
-    def seeds_of(self, space: str) -> tuple[int, ...]:
-        return self.seeds
-
     def _size(self, table: dict) -> dict:
         return table.get(self.preset, table["default"])
 
