@@ -16,7 +16,8 @@ import time
 import numpy as np
 import torch
 
-from c3lib.generator import AE_SIZES, SIZES, AutoencoderConfig, EmbeddingGenerator, GeneratorConfig, ImageAutoencoder
+from c3lib.autoencoder import AE_SIZES, AutoencoderConfig, ImageAutoencoder
+from c3lib.generator import SIZES, EmbeddingGenerator, GeneratorConfig
 
 IMAGE_SIZE = {"smoke": 16, "default": 32, "paper": 64}  # chapter 08's image side per preset
 

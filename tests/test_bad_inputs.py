@@ -616,7 +616,8 @@ def _choice_cases(tmp: Path) -> None:
 
     from c3lib.config import build
     from c3lib.encoders.registry import embed_images
-    from c3lib.generator import AutoencoderConfig, GeneratorConfig
+    from c3lib.autoencoder import AutoencoderConfig
+    from c3lib.generator import GeneratorConfig
     from c3lib.image_metrics import frechet_distance
     from c3lib.trainer import TrainConfig, finetune_captioner, fit_captioner
     from c3lib.transform import C3Transform
@@ -898,7 +899,7 @@ def _cases():
     build_cases(_TMP)
 
 
-SLOTS = 303  # one test per case, in order (the cases are built once, by the module fixture); keep it = len(CASES)
+SLOTS = 309  # one test per case, in order (the cases are built once, by the module fixture); keep it = len(CASES)
 
 
 def _ids() -> list[str]:

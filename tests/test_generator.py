@@ -6,7 +6,8 @@ import torch
 
 from c3lib.chapters import ch08_text_to_image as ch
 from c3lib.config import ConfigError, make_config
-from c3lib.generator import AutoencoderConfig, EmbeddingGenerator, GeneratorConfig, ImageAutoencoder
+from c3lib.autoencoder import AutoencoderConfig, ImageAutoencoder
+from c3lib.generator import EmbeddingGenerator, GeneratorConfig
 from c3lib.image_tasks import u8
 from c3lib.runstore import train_or_load
 

@@ -126,7 +126,7 @@ def test_world_clip_task_embeds_the_cached_renders_and_validates_off_the_test_sp
     ctx = RunContext("smoke", 0, "")
     render = image_tasks.load_or_train_space("world-clip", ctx, progress=False)["config"].image_size
     task = image_tasks.build_task("world-clip", ctx, 0, 8, render)
-    assert set(task) == KEYS and task["tower_input"] == image_tasks.FROZEN_INPUT
+    assert set(task) == KEYS | {"text_module"} and task["tower_input"] == image_tasks.FROZEN_INPUT
     _check_shapes(task, 8, render)
     assert len(task["img_train"]) == 256 and all(task["prompts"]) and 0 < task["space_gap"] < 2
     feats = image_tasks.tower_features(task, task["images_test"][:4])
@@ -147,7 +147,7 @@ def test_world_tasks_from_random_init_have_validation_scenes(space):
 
 def test_flickr_task_validates_on_the_photos_the_space_held_out(data_root):
     task = image_tasks.build_task("flickr8k-clip", RunContext("smoke", 0, str(data_root)), 0, 8, 16)
-    assert set(task) == KEYS - {"attrs_train", "attrs_val", "attrs_test"}
+    assert set(task) == (KEYS - {"attrs_train", "attrs_val", "attrs_test"}) | {"text_module"}
     _check_shapes(task, 8, 16, attrs=False)
     cfg = image_tasks.load_or_train_space("flickr8k-clip", RunContext("smoke", 0, str(data_root)),
                                           progress=False)["config"]

@@ -18,7 +18,8 @@ from c3lib import devices, threads
 from c3lib.cache import cached, content_digest, key_of
 from c3lib.chapters.ch08_text_to_image.setting import CHAPTER, LAFITE_LEVEL, TextToImageConfig
 from c3lib.data.world import COLOURS, SHAPES, SIZES as OBJ_SIZES
-from c3lib.generator import EmbeddingGenerator, ImageAutoencoder
+from c3lib.autoencoder import ImageAutoencoder
+from c3lib.generator import EmbeddingGenerator
 from c3lib.image_tasks import PLACES, as_float, tower_features, u8
 from c3lib.runstore import run_path, train_or_load
 from c3lib.transform import C3Transform

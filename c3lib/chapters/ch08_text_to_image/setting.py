@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from c3lib.config import ChapterConfig, ConfigError
-from c3lib.generator import AE_SIZES, SIZES, AutoencoderConfig, GeneratorConfig
+from c3lib.autoencoder import AE_SIZES, AutoencoderConfig
+from c3lib.generator import SIZES, GeneratorConfig
 from c3lib.image_tasks import PAPER_ONLY, SPACES
 from c3lib.transform import DEFAULT_NOISE_STD
 
@@ -27,7 +28,7 @@ class TextToImageConfig(ChapterConfig):
     image_size: int = 32  # generated and reference image side
     num_steps: int = 0  # denoiser optimiser steps (0: the preset's size, c3lib.generator.SIZES)
     guidance: float = 0.0  # classifier-free guidance scale (0: the preset's size)
-    autoencoder_steps: int = 0  # autoencoder optimiser steps (0: the preset's size, c3lib.generator.AE_SIZES)
+    autoencoder_steps: int = 0  # autoencoder optimiser steps (0: the preset's size, c3lib.autoencoder.AE_SIZES)
     noise_std: float = DEFAULT_NOISE_STD  # C3 / C2-corrupt noise std (CapDec's variance 0.016)
     lafite_level: float = LAFITE_LEVEL  # LAFITE perturbation level xi
     classifier_epochs: int = 12  # attribute classifier epochs on real training renders (at 6 its accuracy is unstable)
