@@ -37,7 +37,6 @@ def _candidate(args) -> dict:
     from c3lib import threads
     from c3lib.chapters import ch08_text_to_image as ch
     from c3lib.generator import EmbeddingGenerator
-    from c3lib.image_tasks import as_float
 
     threads.configure()
     cfg, task, clf = _setup(n_val)
