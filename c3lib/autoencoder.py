@@ -65,6 +65,7 @@ AE_SIZES = {  # preset -> AutoencoderConfig fields (image_size comes from the ch
     "paper": dict(channels=64, latent_channels=16, downsamples=3, num_steps=20_000, batch_size=128),
 }
 
+
 def check_images(images: np.ndarray | torch.Tensor, size: int | None = None, name: str = "images") -> torch.Tensor:
     """``images`` as float32 ``(n, 3, S, S)`` in [0, 1]; anything else raises a ValueError saying what was given."""
     t = torch.as_tensor(images)
@@ -174,11 +175,10 @@ class ImageAutoencoder(nn.Module):
     @torch.inference_mode()
     def images(self, latents: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Images ``(n, 3, S, S)`` in [0, 1] (on the CPU) of flat latents."""
-        cfg = self.cfg
-        side = cfg.image_size // 2 ** cfg.downsamples
+        shape = self.cfg.latent_shape
         self.eval()
         dev = next(self.parameters()).device
-        return torch.cat([self.decode(latents[i:i + batch_size].to(dev).view(-1, cfg.latent_channels, side, side)).cpu()
+        return torch.cat([self.decode(latents[i:i + batch_size].to(dev).view(-1, *shape)).cpu()
                           for i in range(0, len(latents), batch_size)])
 
     def write(self, folder: Path) -> None:

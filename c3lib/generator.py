@@ -230,8 +230,9 @@ class EmbeddingGenerator:
 
     # --- the run store's write / read (the autoencoder is a run of its own) ---
     def write(self, folder: Path) -> None:
-        write_module(folder, self.denoiser, {"config": self.cfg.to_dict(), "scale": self.scale, "history": self.history,
-                                       "latent_dim": self.autoencoder.cfg.latent_dim}, "denoiser")
+        meta = {"config": self.cfg.to_dict(), "scale": self.scale, "history": self.history,
+                "latent_dim": self.autoencoder.cfg.latent_dim}
+        write_module(folder, self.denoiser, meta, "denoiser")
 
     @classmethod
     def read(cls, folder: Path, autoencoder: ImageAutoencoder) -> "EmbeddingGenerator":

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 
 from c3lib import image_metrics as im
+from c3lib.autoencoder import resize
 from c3lib.cache import cached
 from c3lib.config import RunContext
 from c3lib.contrastive import embed
-from c3lib.autoencoder import resize
 from c3lib.spaces import flickr_clip_split, flickr_features, load_or_train_space, world_data, world_features
 
 PAPER_ONLY = ("coco-clip",)  # downloads CLIP ViT-B/32 (checked): the paper preset only

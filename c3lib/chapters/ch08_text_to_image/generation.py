@@ -15,10 +15,10 @@ import torch
 
 from c3lib import image_metrics as im
 from c3lib import devices, threads
+from c3lib.autoencoder import ImageAutoencoder
 from c3lib.cache import cached, content_digest, key_of
 from c3lib.chapters.ch08_text_to_image.setting import CHAPTER, LAFITE_LEVEL, TextToImageConfig
 from c3lib.data.world import COLOURS, SHAPES, SIZES as OBJ_SIZES
-from c3lib.autoencoder import ImageAutoencoder
 from c3lib.generator import EmbeddingGenerator
 from c3lib.image_tasks import PLACES, as_float, tower_features, u8
 from c3lib.runstore import run_path, train_or_load
@@ -122,11 +122,16 @@ def _generator_job(space: str, variant: str, seed: int) -> dict[str, Any]:
     return out
 
 
-def _autoencoder_job(space: str) -> tuple[ImageAutoencoder, torch.Tensor, bool]:
-    """The space's autoencoder and the latents of its training images."""
-    task = _JOBS["tasks"][space]
-    ae, loaded = train_autoencoder(task, _JOBS["cfg"], space)
+def autoencoder_and_latents(task: dict, cfg: TextToImageConfig,
+                            space: str) -> tuple[ImageAutoencoder, torch.Tensor, bool]:
+    """The space's autoencoder (:func:`train_autoencoder`), the latents of its training images, and whether it
+    was loaded."""
+    ae, loaded = train_autoencoder(task, cfg, space)
     return ae, ae.latents(task["images_train"]), loaded
+
+
+def _autoencoder_job(space: str) -> tuple[ImageAutoencoder, torch.Tensor, bool]:
+    return autoencoder_and_latents(_JOBS["tasks"][space], _JOBS["cfg"], space)
 
 
 def _real_job(space: str) -> dict[str, Any]:

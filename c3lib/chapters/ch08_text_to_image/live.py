@@ -12,6 +12,7 @@ chapter run's stored generators.
 from __future__ import annotations
 
 import textwrap
+from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
 import ipywidgets as w
@@ -92,21 +93,28 @@ def prompt_panel(generators: Mapping[str, Generator], prompts: Sequence[str], n_
     return panel
 
 
-def live_generators(cfg, space: str = "world-clip", seed: int | None = None) -> tuple[dict[str, Generator], list[str]]:
+def live_generators(cfg, space: str = "world-clip",
+                    seed: int | None = None) -> tuple[dict[str, Generator], list[str]]:
     """The generators of ``space`` (seed ``seed``, default the first) as ``prompts -> images`` callables (typed
     text through the space's own text encoder, each variant's inference map, the denoiser from seed-0 noise),
-    loaded from the run store where the chapter left them, and the space's held-out captions."""
-    from c3lib.chapters.ch08_text_to_image.generation import train_autoencoder, train_generator
+    loaded from the run store where the chapter left them, and the space's held-out captions. A redraw embeds
+    its prompts once for every variant."""
+    from c3lib.chapters.ch08_text_to_image.generation import autoencoder_and_latents, train_generator
     from c3lib.image_tasks import build_task, text_features
 
     task = build_task(space, cfg.context, cfg.n_train, cfg.n_eval, cfg.image_size)
-    ae, _ = train_autoencoder(task, cfg, space)
-    task = {**task, "autoencoder": ae, "lat_train": ae.latents(task["images_train"])}
+    ae, latents, _ = autoencoder_and_latents(task, cfg, space)
+    task = {**task, "autoencoder": ae, "lat_train": latents}
     seed = cfg.seeds[0] if seed is None else seed
+
+    @lru_cache(maxsize=8)
+    def embedded(prompts: tuple[str, ...]) -> np.ndarray:
+        return text_features(task, list(prompts))
+
     out: dict[str, Generator] = {}
     for variant in cfg.variants:
         gen, infer, _ = train_generator(task, variant, seed, cfg, space)
-        out[variant] = lambda prompts, g=gen, f=infer: g.sample(f(text_features(task, prompts), "target"), seed=0)
+        out[variant] = lambda prompts, g=gen, f=infer: g.sample(f(embedded(tuple(prompts)), "target"), seed=0)
     return out, list(task["prompts"])
 
 

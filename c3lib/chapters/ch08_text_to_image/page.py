@@ -53,7 +53,7 @@ def table(summary: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]
     return rows
 
 
-def images_per_second(runs: list[dict], cfg: TextToImageConfig) -> float:
+def latents_per_second(runs: list[dict], cfg: TextToImageConfig) -> float:
     """Denoiser training throughput (latents per second): over the generators trained in this run, else over
     the stored ones."""
     timed = [r for r in runs if r.get("train_seconds")]
@@ -160,6 +160,6 @@ def prose(cfg: TextToImageConfig, runs: list[dict], workers: int) -> dict[str, A
     out.update({"noise_var": cfg.noise_std ** 2, "lafite_level": cfg.lafite_level, "n_eval": cfg.n_eval,
                 "n_inception": cfg.n_inc, "image_size": cfg.image_size, "num_steps": g.num_steps,
                 "guidance": g.guidance, "sample_steps": g.sample_steps, "ae_steps": a.num_steps,
-                "latent_dim": a.latent_dim, "workers": workers, "latents_per_s": images_per_second(runs, cfg),
+                "latent_dim": a.latent_dim, "workers": workers, "latents_per_s": latents_per_second(runs, cfg),
                 "seeds_sentence": seeds_sentence(cfg)})
     return out

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from c3lib.config import ChapterConfig, ConfigError
 from c3lib.autoencoder import AE_SIZES, AutoencoderConfig
+from c3lib.config import ChapterConfig, ConfigError
 from c3lib.generator import SIZES, GeneratorConfig
 from c3lib.image_tasks import PAPER_ONLY, SPACES
 from c3lib.transform import DEFAULT_NOISE_STD
